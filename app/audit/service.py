@@ -1,0 +1,74 @@
+"""The audit trail: one row per write, in the same transaction as the write."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AuditEvent
+from app.audit.schemas import AuditEventOut
+from app.core.database import utcnow
+from app.core.observability import current_request_id
+from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.principal import Principal
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    details: dict[str, Any] | None = None,
+) -> None:
+    # a Core insert: no ORM identity bookkeeping for rows nobody reads back in this request
+    await session.execute(
+        insert(AuditEvent).values(
+            id=AuditEvent.model_fields["id"].default_factory(),
+            occurred_at=utcnow(),
+            actor=principal.actor,
+            actor_name=principal.name,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            request_id=current_request_id(),
+            details=details,
+        )
+    )
+
+
+async def list_events(
+    session: AsyncSession,
+    _principal: Principal,
+    *,
+    page: PageParams,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditEventOut]:
+    stmt = select(AuditEvent)
+    if entity_type:
+        stmt = stmt.where(AuditEvent.entity_type == entity_type)
+    if entity_id:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if since:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
+    stmt = keyset(stmt, page, [AuditEvent.occurred_at, AuditEvent.id])
+    rows = (await session.execute(stmt)).scalars().all()
+    return make_page(
+        rows,
+        page,
+        lambda e: (e.occurred_at, e.id),
+        lambda e: AuditEventOut.model_validate(e, from_attributes=True),
+    )

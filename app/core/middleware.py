@@ -1,0 +1,131 @@
+"""One pure-ASGI middleware for what every request needs: id, body limit, log, metrics."""
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.config import Settings
+from app.core.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_type
+from app.core.observability import LATENCY, REQUESTS, request_id_var
+
+access_log = logging.getLogger("brandcast.access")
+
+# Only ids that are safe to echo into a header and a log line are taken from the caller.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_BULK_PATH = re.compile(r"/bulk/?$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.max_bulk_body = settings.max_bulk_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = [500]
+        limit = self.max_bulk_body if _BULK_PATH.search(scope["path"]) else self.max_body
+
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_too_large(send, request_id, limit)
+            self._observe(scope, 413, started, request_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            self._observe(scope, status_holder[0], started, request_id)
+
+    @staticmethod
+    def _observe(scope: Scope, status: int, started: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        REQUESTS.labels(method, template, str(status)).inc()
+        LATENCY.labels(method, template).observe(elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
+                }
+            },
+        )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.match(candidate) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_too_large(send: Send, request_id: str, limit: int) -> None:
+    body = json.dumps(
+        {
+            "type": problem_type("payload-too-large"),
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"The request body exceeds {limit} bytes.",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

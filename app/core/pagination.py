@@ -1,0 +1,120 @@
+"""Cursor pagination: one parameter dependency, one page type, one keyset helper."""
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.core.errors import ValidationFailed, field_error
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    after: tuple[Any, ...] | None
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "t" in value:
+            return datetime.fromisoformat(value["t"])
+        if "u" in value:
+            return uuid.UUID(value["u"])
+        raise ValueError("unknown cursor value")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError("unknown cursor value")
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, ...]:
+    try:
+        if len(cursor) > 1024:
+            raise ValueError("too long")
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or not values:
+            raise ValueError("not a list")
+        return tuple(_decode_value(v) for v in values)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            [field_error("query.cursor", "The cursor is not valid; use a `next_cursor` value.")]
+        ) from exc
+
+
+def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1024, description="The `next_cursor` of the previous page."),
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+def keyset(
+    stmt: Select, params: PageParams, keys: Sequence[ColumnElement], *, descending: bool = True
+) -> Select:
+    """Order by `keys` (the last one unique) and start after the cursor; fetch one extra row."""
+    if params.after is not None:
+        if len(params.after) != len(keys):
+            raise ValidationFailed(
+                [field_error("query.cursor", "The cursor does not belong to this list.")]
+            )
+        after = (
+            tuple_(*keys) < tuple_(*params.after)
+            if descending
+            else (tuple_(*keys) > tuple_(*params.after))
+        )
+        stmt = stmt.where(after)
+    order = [k.desc() for k in keys] if descending else [k.asc() for k in keys]
+    return stmt.order_by(*order).limit(params.limit + 1)
+
+
+def make_page(
+    rows: Sequence[Any],
+    params: PageParams,
+    cursor_of: Callable[[Any], Sequence[Any]],
+    to_item: Callable[[Any], T] | None = None,
+) -> Page[T]:
+    """Turn `limit + 1` fetched rows into a page and the cursor of its last item."""
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    items = [to_item(r) for r in rows] if to_item else list(rows)
+    next_cursor = encode_cursor(cursor_of(rows[-1])) if has_more and rows else None
+    return Page[Any](items=items, next_cursor=next_cursor)

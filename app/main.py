@@ -1,0 +1,64 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.audit.router import router as audit_router
+from app.core.config import Settings, get_settings
+from app.core.database import Database
+from app.core.errors import install_error_handlers
+from app.core.health import router as health_router
+from app.core.middleware import RequestContextMiddleware
+from app.core.observability import configure_logging
+from app.tokens.router import router as tokens_router
+
+DESCRIPTION = """
+Brandcast is a headless service for internal-communications content: brand messages,
+the audiences they go to, read receipts and acknowledgements, and what employees think.
+
+Authenticate with `Authorization: Bearer <token>`: an API token (`bc_<prefix>_<secret>`)
+whose scopes are listed on each operation, or an employee's SSO JWT for the `/v1/me` routes.
+Errors are RFC 9457 `application/problem+json`; lists are cursor-paginated.
+"""
+
+TAGS = [
+    {"name": "messages", "description": "Brand messages: drafts, translations, publication."},
+    {"name": "tokens", "description": "API tokens for scripts and integrations."},
+    {"name": "audit", "description": "Who changed what, when."},
+    {"name": "operations", "description": "Health, readiness and metrics."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Brandcast",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, settings=settings)
+    for router in (health_router, tokens_router, audit_router):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn app.main:app_from_env --factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

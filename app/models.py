@@ -1,0 +1,7 @@
+"""Every table, imported once so that metadata (and Alembic) sees them all."""
+
+from app.audit.models import AuditEvent
+from app.employees.models import Employee
+from app.tokens.models import ApiToken
+
+__all__ = ["ApiToken", "AuditEvent", "Employee"]
