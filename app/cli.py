@@ -19,6 +19,7 @@ from app.core.database import Database
 from app.core.errors import AppError
 from app.core.pagination import PageParams
 from app.core.principal import Principal, Scope
+from app.employees.cli import employees_cli
 from app.main import create_app
 from app.tokens import service as tokens_service
 from app.tokens.schemas import TokenCreate
@@ -26,6 +27,7 @@ from app.tokens.schemas import TokenCreate
 cli = typer.Typer(help="Brandcast: internal-communications content service.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
 cli.add_typer(tokens_cli, name="tokens")
+cli.add_typer(employees_cli, name="employees")
 
 console = Console(stderr=True)
 CLI_PRINCIPAL = Principal.system("cli")

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database
@@ -12,6 +13,9 @@ from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
+from app.employees.router import router as employees_router
+from app.me.router import router as me_router
+from app.messages.router import router as messages_router
 from app.tokens.router import router as tokens_router
 
 DESCRIPTION = """
@@ -25,6 +29,9 @@ Errors are RFC 9457 `application/problem+json`; lists are cursor-paginated.
 
 TAGS = [
     {"name": "messages", "description": "Brand messages: drafts, translations, publication."},
+    {"name": "audiences", "description": "Target audiences: rules over employee attributes."},
+    {"name": "employees", "description": "The employee directory, kept in sync by the HRIS."},
+    {"name": "me", "description": "The calling employee: feed, reads, acknowledgements."},
     {"name": "tokens", "description": "API tokens for scripts and integrations."},
     {"name": "audit", "description": "Who changed what, when."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -52,7 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, settings=settings)
-    for router in (health_router, tokens_router, audit_router):
+    for router in (
+        health_router,
+        messages_router,
+        audiences_router,
+        employees_router,
+        me_router,
+        tokens_router,
+        audit_router,
+    ):
         app.include_router(router)
     return app
 

@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEvent
 from app.employees.models import Employee
+from app.messages.models import Message, MessageVersion
 from app.tokens.models import ApiToken
 
-__all__ = ["ApiToken", "AuditEvent", "Employee"]
+__all__ = ["ApiToken", "AuditEvent", "Employee", "Message", "MessageVersion"]

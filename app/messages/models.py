@@ -1,0 +1,122 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlmodel import Field, SQLModel
+
+from app.core.database import JSONType, UTCDateTime, utcnow
+
+
+class Category(StrEnum):
+    BRAND_PROMISE = "brand_promise"
+    MISSION = "mission"
+    VISION = "vision"
+    VALUES = "values"
+    CAMPAIGN = "campaign"
+    PRODUCT_LAUNCH = "product_launch"
+    POLICY = "policy"
+    SERVICE = "service"
+    NEWS = "news"
+
+
+BRAND_CATEGORIES = frozenset(
+    {Category.BRAND_PROMISE, Category.MISSION, Category.VISION, Category.VALUES}
+)
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    IMPORTANT = "important"
+    CRITICAL = "critical"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class Message(SQLModel, table=True):
+    """A brand message. `version` counts published content versions; `revision` every edit."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_created_at", "created_at", "id"),
+        Index("ix_messages_status_publish_at", "status", "publish_at"),
+        Index("ix_messages_status_published_at", "status", "published_at"),
+        Index("ix_messages_category", "category"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    category: str = Field(sa_column=Column(String(30), nullable=False))
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    summary: str | None = Field(default=None, sa_column=Column(String(500)))
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    locale: str = Field(sa_column=Column(String(35), nullable=False))
+    # locale -> {"title", "summary", "body"}: read with the message in one row on the feed
+    translations: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    priority: str = Field(default=Priority.NORMAL, sa_column=Column(String(20), nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    requires_acknowledgement: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    acknowledgement_text: str | None = Field(default=None, sa_column=Column(String(1000)))
+    acknowledge_within_days: int | None = Field(default=None, sa_column=Column(Integer))
+    status: str = Field(default=Status.DRAFT, sa_column=Column(String(20), nullable=False))
+    publish_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    archived_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    # acknowledgements of versions older than this no longer count as current
+    acknowledgement_version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    recipient_count: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    created_by: str = Field(sa_column=Column(String(300), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class MessageVersion(SQLModel, table=True):
+    """The content of a message as it was published, kept as evidence."""
+
+    __tablename__ = "message_versions"
+    __table_args__ = (UniqueConstraint("message_id", "version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    )
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    summary: str | None = Field(default=None, sa_column=Column(String(500)))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    locale: str = Field(sa_column=Column(String(35), nullable=False))
+    translations: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    acknowledgement_text: str | None = Field(default=None, sa_column=Column(String(1000)))
+    requires_reacknowledgement: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    published_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    published_by: str = Field(sa_column=Column(String(300), nullable=False))
