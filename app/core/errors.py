@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger("brandcast.errors")
 
@@ -146,6 +147,22 @@ def _is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
+def _leaf_routes(routes):
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        yield from _leaf_routes(nested.routes) if nested is not None else (route,)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette names only the first route that matched the path; the path may have several.
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": "__probe__"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -170,13 +187,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such resource."
-        elif exc.status_code == 405:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
             detail = "This method is not allowed on this resource."
-        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(exc.status_code, detail=detail, headers=headers)
 
     @app.exception_handler(sa_exc.IntegrityError)
     async def _integrity(_request: Request, exc: sa_exc.IntegrityError) -> JSONResponse:

@@ -9,7 +9,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_type
+from app.core.errors import PROBLEM_MEDIA_TYPE, problem_type
 from app.core.observability import LATENCY, REQUESTS, request_id_var
 
 access_log = logging.getLogger("brandcast.access")
@@ -43,18 +43,32 @@ class RequestContextMiddleware:
             return
 
         received = 0
+        response_started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A body that grows past the limit without declaring its length: answer 413 here
+            # and tell the app the client is gone (it must not answer on top of us).
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+                    too_large = True
+                    if not response_started:
+                        await _send_too_large(send, request_id, limit)
+                        status_holder[0] = 413
+                    return {"type": "http.disconnect"}
             return message
 
         async def send_with_id(message: Message) -> None:
+            nonlocal response_started
+            if too_large:
+                return
             if message["type"] == "http.response.start":
+                response_started = True
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -63,6 +77,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_id)
+        except Exception:
+            if not too_large:
+                raise
         finally:
             self._observe(scope, status_holder[0], started, request_id)
 
