@@ -2,18 +2,200 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import (
+    Uuid,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.audiences.models import Audience, MessageAudience
+from app.audiences.rules import Compiler
+from app.audiences.service import message_audience_specs, spec_of
+from app.core.database import UTCDateTime, utcnow
+from app.employees.models import Employee
+from app.messages.models import Message, Status
+from app.receipts.models import Recipient
+
+# employee ids per statement: well under the drivers' 32,767 bind parameters
+ENROLL_CHUNK = 5_000
+RECIPIENT_COLUMNS = ("message_id", "employee_id", "targeted_at", "due_at")
+
+
+def _insert_ignoring_duplicates(session: AsyncSession):
+    """`INSERT … ON CONFLICT DO NOTHING` for this session's database."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(Recipient).on_conflict_do_nothing()
+
+
+def _live(now: datetime) -> ColumnElement[bool]:
+    """Published, not archived, not expired: the messages that still reach people."""
+    return and_(
+        Message.status == Status.PUBLISHED,
+        Message.archived_at.is_(None),
+        or_(Message.expires_at.is_(None), Message.expires_at > now),
+    )
 
 
 async def materialize_recipients(
     session: AsyncSession, *, message_id: uuid.UUID, published_at: datetime
 ) -> int:
-    """Resolve the message's audiences into recipient rows; return how many there are."""
-    return 0
+    """Resolve the message's audiences into recipient rows; return how many there are.
+
+    One `INSERT … SELECT` over the employees matching any of the message's audiences, so each
+    employee is one row however many audiences they are in; rows that exist are kept as they
+    are, so running it twice adds nothing. The count is also stored on the message.
+    """
+    days = (
+        await session.execute(
+            select(Message.acknowledge_within_days).where(Message.id == message_id)
+        )
+    ).scalar_one()
+    specs = await message_audience_specs(session, message_id=message_id)
+    if specs:
+        compiler = Compiler(dialect=session.bind.dialect.name, today=published_at.date())
+        due = published_at + timedelta(days=days) if days is not None else None
+        rows = select(
+            literal(message_id, Uuid()),
+            Employee.id,
+            literal(published_at, UTCDateTime()),
+            literal(due, UTCDateTime()),
+        ).where(compiler.members(specs))
+        await session.execute(
+            _insert_ignoring_duplicates(session).from_select(RECIPIENT_COLUMNS, rows)
+        )
+    count = (
+        await session.execute(
+            select(func.count()).select_from(Recipient).where(Recipient.message_id == message_id)
+        )
+    ).scalar_one()
+    await session.execute(
+        update(Message).where(Message.id == message_id).values(recipient_count=count)
+    )
+    return count
 
 
 async def enroll_late_joiners(session: AsyncSession, *, employee_ids: Sequence[uuid.UUID]) -> int:
-    """Make changed employees recipients of published messages they now match."""
-    return 0
+    """Make changed employees recipients of published messages they now match.
+
+    For every published, unexpired message whose audiences a given (active) employee now
+    matches and who is not yet its recipient: a recipient row with its own `targeted_at` (now)
+    and due date, and the message's `recipient_count` grows. Employees who stopped matching
+    stay recipients. Call it after the employee changes are flushed. Returns rows added.
+    """
+    ids = list(dict.fromkeys(employee_ids))
+    if not ids:
+        return 0
+    now = utcnow()
+    live = _live(now)
+    audiences = (
+        await session.execute(
+            select(
+                Audience.id,
+                Audience.rule,
+                Audience.include_external_ids,
+                Audience.exclude_external_ids,
+            ).where(
+                Audience.id.in_(
+                    select(MessageAudience.audience_id)
+                    .join(Message, Message.id == MessageAudience.message_id)
+                    .where(live)
+                )
+            )
+        )
+    ).all()
+    if not audiences:
+        return 0
+    # one due date per distinct deadline, so the statement needs no date arithmetic in SQL
+    deadlines = (
+        (
+            await session.execute(
+                select(Message.acknowledge_within_days)
+                .where(live, Message.acknowledge_within_days.is_not(None))
+                .distinct()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    due = (
+        case(
+            {d: literal(now + timedelta(days=d), UTCDateTime()) for d in deadlines},
+            value=Message.acknowledge_within_days,
+            else_=null(),
+        )
+        if deadlines
+        else cast(null(), UTCDateTime())  # typed: PostgreSQL reads a bare NULL as text here
+    )
+    added = 0
+    for start in range(0, len(ids), ENROLL_CHUNK):
+        chunk = ids[start : start + ENROLL_CHUNK]
+        added += await _enroll_chunk(session, chunk, audiences, live=live, due=due, now=now)
+    return added
+
+
+async def _enroll_chunk(
+    session: AsyncSession,
+    ids: list[uuid.UUID],
+    audiences: Sequence,
+    *,
+    live: ColumnElement[bool],
+    due: ColumnElement,
+    now: datetime,
+) -> int:
+    changed = select(Employee).where(Employee.id.in_(ids), Employee.active == true()).cte("changed")
+    compiler = Compiler(dialect=session.bind.dialect.name, today=now.date(), cols=changed.c)
+    # (audience, employee) for each audience each changed employee now matches
+    branches = [
+        select(literal(a.id, Uuid()).label("audience_id"), changed.c.id.label("employee_id")).where(
+            compiler.matches(spec_of(a))
+        )
+        for a in audiences
+    ]
+    matches = (branches[0] if len(branches) == 1 else union_all(*branches)).subquery("matches")
+    rows = (
+        select(
+            MessageAudience.message_id,
+            matches.c.employee_id,
+            literal(now, UTCDateTime()),
+            due,
+        )
+        .distinct()
+        .select_from(matches)
+        .join(MessageAudience, MessageAudience.audience_id == matches.c.audience_id)
+        .join(Message, Message.id == MessageAudience.message_id)
+        .where(live)
+    )
+    await session.execute(_insert_ignoring_duplicates(session).from_select(RECIPIENT_COLUMNS, rows))
+    # The rows this statement added are the ones of these employees targeted at `now`
+    # (counted rather than taken from rowcount, which SQLite leaves at -1 after `WITH … INSERT`).
+    new_rows = and_(Recipient.targeted_at == now, Recipient.employee_id.in_(ids))
+    added = (
+        await session.execute(select(func.count()).select_from(Recipient).where(new_rows))
+    ).scalar_one()
+    if added:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(select(Recipient.message_id).where(new_rows)))
+            .values(
+                recipient_count=Message.recipient_count
+                + select(func.count())
+                .select_from(Recipient)
+                .where(Recipient.message_id == Message.id, new_rows)
+                .scalar_subquery()
+            )
+        )
+    return added

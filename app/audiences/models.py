@@ -1,0 +1,50 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String
+from sqlmodel import Field, SQLModel
+
+from app.core.database import JSONType, UTCDateTime, utcnow
+
+
+class Audience(SQLModel, table=True):
+    """A named rule over employee attributes plus explicit include and exclude lists."""
+
+    __tablename__ = "audiences"
+    __table_args__ = (Index("ix_audiences_created_at", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    key: str | None = Field(default=None, sa_column=Column(String(100), unique=True))
+    description: str | None = Field(default=None, sa_column=Column(String(2000)))
+    # the validated, normalized rule tree (see app/audiences/rules.py)
+    rule: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    include_external_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    exclude_external_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    created_by: str = Field(sa_column=Column(String(300), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class MessageAudience(SQLModel, table=True):
+    """Which audiences a message goes to, in the order the editor listed them."""
+
+    __tablename__ = "message_audiences"
+    __table_args__ = (Index("ix_message_audiences_audience_id", "audience_id"),)
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    # no cascade: an audience in use by a scheduled or published message must not vanish
+    audience_id: uuid.UUID = Field(sa_column=Column(ForeignKey("audiences.id"), primary_key=True))
+    position: int = Field(default=0, sa_column=Column(Integer, nullable=False))
