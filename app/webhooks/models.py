@@ -1,0 +1,162 @@
+"""Webhook subscriptions, the transactional outbox (events and their deliveries), and the
+record of which due-date notices were already sent."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    true,
+)
+from sqlmodel import Field, SQLModel
+
+from app.core.database import JSONType, UTCDateTime, utcnow
+
+
+class EventType(StrEnum):
+    MESSAGE_PUBLISHED = "message.published"
+    MESSAGE_SCHEDULED = "message.scheduled"
+    MESSAGE_UPDATED = "message.updated"
+    MESSAGE_ARCHIVED = "message.archived"
+    MESSAGE_EXPIRED = "message.expired"
+    ACKNOWLEDGEMENT_CREATED = "acknowledgement.created"
+    ACKNOWLEDGEMENT_REMINDER_DUE = "acknowledgement.reminder_due"
+    ACKNOWLEDGEMENT_OVERDUE = "acknowledgement.overdue"
+    FEEDBACK_QUESTION_CREATED = "feedback.question_created"
+    EMPLOYEE_DEACTIVATED = "employee.deactivated"
+    PING = "ping"
+
+
+# `ping` goes only to the webhook it was asked for; nobody subscribes to it.
+SUBSCRIBABLE_EVENTS = tuple(t.value for t in EventType if t is not EventType.PING)
+ALL_EVENTS = "*"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERING = "delivering"  # claimed by a dispatcher until `locked_until`
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the maximum age
+
+
+# A `BIGSERIAL` on PostgreSQL; SQLite numbers rows only through an INTEGER primary key.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Webhook(SQLModel, table=True):
+    """A subscription. The secrets are kept in clear: signing needs them."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_created_at", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    url: str = Field(sa_column=Column(String(2000), nullable=False))
+    events: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    active: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
+    description: str | None = Field(default=None, sa_column=Column(String(500)))
+    secret: str = Field(sa_column=Column(String(100), nullable=False))
+    # the secret before the last rotation, still signed with until it expires
+    previous_secret: str | None = Field(default=None, sa_column=Column(String(100)))
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # start of the current run of failed attempts; cleared by any success
+    failing_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    disabled_reason: str | None = Field(default=None, sa_column=Column(String(500)))
+    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    created_by: str = Field(sa_column=Column(String(300), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class OutboxEvent(SQLModel, table=True):
+    """One event, written in the transaction of the change it reports.
+
+    `seq` orders events (per message) for delivery; `id` is what receivers see.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
+
+    seq: int | None = Field(
+        default=None, sa_column=Column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    )
+    id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False, unique=True))
+    type: str = Field(sa_column=Column(String(60), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    data: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    # events with the same key reach each webhook in order (the message id, for now)
+    ordering_key: str | None = Field(default=None, sa_column=Column(String(100)))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one webhook: its state and its latest attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # the dispatcher's claim: due rows first
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # "is an earlier event for this message still pending for this webhook?"
+        Index("ix_webhook_deliveries_ordering", "webhook_id", "ordering_key", "event_seq"),
+        # the delivery log of one webhook
+        Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    webhook_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    )
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    event_seq: int = Field(sa_column=Column(SEQ_TYPE, nullable=False))
+    ordering_key: str | None = Field(default=None, sa_column=Column(String(100)))
+    status: str = Field(
+        default=DeliveryStatus.PENDING, sa_column=Column(String(20), nullable=False)
+    )
+    attempt: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    response_status: int | None = Field(default=None, sa_column=Column(Integer))
+    duration_ms: int | None = Field(default=None, sa_column=Column(Integer))
+    error: str | None = Field(default=None, sa_column=Column(String(500)))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class DueNotice(SQLModel, table=True):
+    """What was already announced for a message's due dates, so that nothing is sent twice.
+
+    For `reminder_due` and `overdue`, every pending recipient whose `due_at` is at or before
+    `covered_due_at` has been announced; `last_emitted_at` spaces late joiners' batches and
+    rate-limits manual reminders (`manual`).
+    """
+
+    __tablename__ = "acknowledgement_due_notices"
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    kind: str = Field(sa_column=Column(String(20), primary_key=True))
+    covered_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_emitted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    batches: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    last_event_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))

@@ -1,0 +1,167 @@
+"""The transactional outbox: `emit` is how every area announces a change to webhooks.
+
+The event row and one delivery row per matching active subscription are written with the
+caller's session, so they commit with the change they report and vanish with its rollback.
+Delivery happens later, from the dispatcher, never inside the request.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.database import utcnow
+from app.webhooks.models import (
+    ALL_EVENTS,
+    DeliveryStatus,
+    EventType,
+    OutboxEvent,
+    Webhook,
+    WebhookDelivery,
+)
+
+
+def _subscribed(dialect: str, event_type: str) -> ColumnElement[bool]:
+    """The webhook's `events` list names this type or `*`."""
+    if dialect == "postgresql":
+        events = type_coerce(Webhook.events, JSONB)
+        return or_(events.contains([event_type]), events.contains([ALL_EVENTS]))
+    items = func.json_each(Webhook.events).table_valued("value")
+    return exists().select_from(items).where(items.c.value.in_([event_type, ALL_EVENTS]))
+
+
+def ordering_key_for(message_id: uuid.UUID | None) -> str | None:
+    return f"message:{message_id}" if message_id else None
+
+
+async def write_events(
+    session: AsyncSession,
+    *,
+    type: EventType,
+    data: Sequence[dict[str, Any]],
+    ordering_key: str | None,
+    webhook_ids: Sequence[uuid.UUID] | None = None,
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Write events of one type and their deliveries, in three statements whatever their
+    number; return the event ids (in order) and the delivery ids.
+
+    `webhook_ids` names the receivers explicitly (ping); otherwise every active subscription
+    to the type gets one delivery per event.
+    """
+    if not data:
+        return [], []
+    now = utcnow()
+    event_ids = [uuid.uuid4() for _ in data]
+    seqs = (
+        (
+            await session.execute(
+                insert(OutboxEvent).returning(OutboxEvent.seq, sort_by_parameter_order=True),
+                [
+                    {
+                        "id": event_id,
+                        "type": type.value,
+                        "created_at": now,
+                        "data": jsonable_encoder(item),
+                        "ordering_key": ordering_key,
+                    }
+                    for event_id, item in zip(event_ids, data, strict=True)
+                ],
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if webhook_ids is None:
+        dialect = session.bind.dialect.name
+        webhook_ids = (
+            (
+                await session.execute(
+                    select(Webhook.id).where(Webhook.active, _subscribed(dialect, type.value))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    deliveries = [
+        new_delivery(
+            delivery_id=uuid.uuid4(),
+            webhook_id=webhook_id,
+            event_id=event_id,
+            event_seq=seq,
+            ordering_key=ordering_key,
+            now=now,
+        )
+        for event_id, seq in zip(event_ids, seqs, strict=True)
+        for webhook_id in webhook_ids
+    ]
+    if deliveries:
+        await session.execute(insert(WebhookDelivery), deliveries)
+    return event_ids, [d["id"] for d in deliveries]
+
+
+def new_delivery(
+    *,
+    delivery_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    event_id: uuid.UUID,
+    event_seq: int,
+    ordering_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of a delivery due now."""
+    return {
+        "id": delivery_id,
+        "webhook_id": webhook_id,
+        "event_id": event_id,
+        "event_seq": event_seq,
+        "ordering_key": ordering_key,
+        "status": DeliveryStatus.PENDING.value,
+        "attempt": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+async def emit(
+    session: AsyncSession,
+    *,
+    type: str,
+    data: dict[str, Any],
+    message_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Record an event for webhooks, in the caller's transaction; return its id.
+
+    `type` is an `EventType` value (a programming error otherwise: ValueError). `data` is the
+    envelope's `data` (anything FastAPI can encode to JSON). Events with the same `message_id`
+    reach each webhook in the order they were emitted.
+    """
+    event_type = EventType(type)
+    if event_type is EventType.PING:
+        raise ValueError("ping events are sent with the webhooks ping operation")
+    (event_id,), _ = await write_events(
+        session, type=event_type, data=[data], ordering_key=ordering_key_for(message_id)
+    )
+    return event_id
+
+
+async def emit_many(
+    session: AsyncSession,
+    *,
+    type: str,
+    data: Sequence[dict[str, Any]],
+    message_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """`emit` for a batch of events of one type (say, the employees a full sync deactivated):
+    one event each, written in a fixed number of statements; returns their ids in order."""
+    event_type = EventType(type)
+    if event_type is EventType.PING:
+        raise ValueError("ping events are sent with the webhooks ping operation")
+    event_ids, _ = await write_events(
+        session, type=event_type, data=data, ordering_key=ordering_key_for(message_id)
+    )
+    return event_ids

@@ -1,0 +1,273 @@
+"""Due dates: `acknowledgement.reminder_due` and `acknowledgement.overdue`, one event per
+message and batch, never one per recipient.
+
+A recipient's `due_at` is the deadline. For each message and kind, `acknowledgement_due_notices`
+keeps `covered_due_at`: every recipient whose `due_at` is at or before it has been announced.
+A pass finds pending recipients past the kind's threshold and beyond `covered_due_at`, emits one
+event per message with their count, and moves `covered_due_at` up to the threshold. The first
+batch goes as soon as it is due; later ones (late joiners with their own `due_at`) at most once
+per `reminder_batch_interval_hours`. So no recipient set is announced twice, and a recipient who
+acknowledges before the batch goes is simply not counted.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core.config import Settings, get_settings
+from app.core.database import utcnow
+from app.core.errors import AppError, Conflict, NotFound
+from app.core.principal import Principal
+from app.employees.models import Employee
+from app.messages.models import Message, Status
+from app.receipts.models import Recipient
+from app.webhooks.models import DueNotice, EventType
+from app.webhooks.outbox import emit
+from app.webhooks.schemas import ReminderSent
+
+REMINDER = "reminder_due"
+OVERDUE = "overdue"
+MANUAL = "manual"
+# one pass at a time across replicas (PostgreSQL); SQLite writers are serialized anyway
+_ADVISORY_LOCK_KEY = 0x42434E5244554531  # "BCNRDUE1"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+def _pending() -> Any:
+    """The recipient has not acknowledged the message's current version."""
+    return or_(
+        Recipient.acknowledged_version.is_(None),
+        Recipient.acknowledged_version < Message.acknowledgement_version,
+    )
+
+
+def _open_messages(now: datetime) -> Any:
+    return and_(
+        Message.status == Status.PUBLISHED.value,
+        Message.requires_acknowledgement.is_(True),
+        or_(Message.expires_at.is_(None), Message.expires_at > now),
+    )
+
+
+def _count(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)
+
+
+def recipients_url(message_id: uuid.UUID, state: str) -> str:
+    return f"/v1/messages/{message_id}/recipients?state={state}"
+
+
+async def _totals(
+    session: AsyncSession, message_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Recipients, acknowledged, pending and overdue per message, in one aggregate."""
+    pending = _pending()
+    stmt = (
+        select(
+            Recipient.message_id,
+            func.count().label("recipients"),
+            _count(pending).label("pending"),
+            _count(and_(pending, Recipient.due_at <= now)).label("overdue"),
+        )
+        .join(Message, Message.id == Recipient.message_id)
+        .join(Employee, and_(Employee.id == Recipient.employee_id, Employee.active.is_(True)))
+        .where(Recipient.message_id.in_(message_ids))
+        .group_by(Recipient.message_id)
+    )
+    out = {}
+    for row in (await session.execute(stmt)).all():
+        out[row.message_id] = {
+            "recipients": row.recipients,
+            "acknowledged": row.recipients - row.pending,
+            "pending": row.pending,
+            "overdue": row.overdue,
+        }
+    return out
+
+
+async def _lock(session: AsyncSession) -> bool:
+    if session.bind.dialect.name != "postgresql":
+        return True
+    return bool(
+        await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
+        )
+    )
+
+
+def _upsert(dialect: str):
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _emit_kind(session: AsyncSession, *, kind: str, now: datetime, settings: Settings) -> int:
+    if kind == REMINDER:
+        threshold = now + timedelta(days=settings.reminder_days_before_due)
+        # already overdue recipients are announced as overdue, not reminded
+        due_window = and_(Recipient.due_at > now, Recipient.due_at <= threshold)
+        event_type, state = EventType.ACKNOWLEDGEMENT_REMINDER_DUE, "pending"
+    else:
+        threshold = now
+        due_window = Recipient.due_at <= threshold
+        event_type, state = EventType.ACKNOWLEDGEMENT_OVERDUE, "overdue"
+    notice = DueNotice.__table__.alias("notice")
+    batch_after = now - timedelta(hours=settings.reminder_batch_interval_hours)
+    batches = (
+        select(
+            Recipient.message_id,
+            Message.title,
+            func.count().label("pending"),
+            func.min(Recipient.due_at).label("due_from"),
+            func.max(Recipient.due_at).label("due_until"),
+            func.max(notice.c.batches).label("batches"),
+        )
+        .join(Message, Message.id == Recipient.message_id)
+        .join(Employee, and_(Employee.id == Recipient.employee_id, Employee.active.is_(True)))
+        .outerjoin(notice, and_(notice.c.message_id == Recipient.message_id, notice.c.kind == kind))
+        .where(
+            _open_messages(now),
+            _pending(),
+            due_window,
+            or_(notice.c.covered_due_at.is_(None), Recipient.due_at > notice.c.covered_due_at),
+            or_(notice.c.last_emitted_at.is_(None), notice.c.last_emitted_at <= batch_after),
+        )
+        .group_by(Recipient.message_id, Message.title)
+    )
+    rows = (await session.execute(batches)).all()
+    if not rows:
+        return 0
+    totals = await _totals(session, [r.message_id for r in rows], now)
+    upsert = _upsert(session.bind.dialect.name)
+    for row in rows:
+        number = (row.batches or 0) + 1
+        event_id = await emit(
+            session,
+            type=event_type.value,
+            message_id=row.message_id,
+            data={
+                "message_id": row.message_id,
+                "title": row.title,
+                "batch": number,
+                "pending": row.pending,
+                "due_from": row.due_from,
+                "due_until": row.due_until,
+                "totals": totals.get(row.message_id),
+                "manual": False,
+                "recipients_url": recipients_url(row.message_id, state),
+            },
+        )
+        values = {
+            "covered_due_at": threshold,
+            "last_emitted_at": now,
+            "batches": number,
+            "last_event_id": event_id,
+        }
+        stmt = upsert(DueNotice).values(message_id=row.message_id, kind=kind, **values)
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["message_id", "kind"], set_=values)
+        )
+    return len(rows)
+
+
+async def emit_due_reminders(
+    session: AsyncSession, *, now: datetime, settings: Settings | None = None
+) -> int:
+    """Emit the reminder and overdue events that are due at `now`; return how many.
+
+    Safe to run on several replicas at once: on PostgreSQL one pass at a time holds an
+    advisory lock (the others return 0), and the notices table makes a rerun a no-op.
+    """
+    settings = settings or get_settings()
+    if not await _lock(session):
+        return 0
+    emitted = await _emit_kind(session, kind=OVERDUE, now=now, settings=settings)
+    emitted += await _emit_kind(session, kind=REMINDER, now=now, settings=settings)
+    return emitted
+
+
+async def send_reminder(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    message_id: uuid.UUID,
+    settings: Settings,
+) -> ReminderSent:
+    """Nudge the message's pending recipients now: one `reminder_due` event with
+    `manual: true`, at most once per `manual_reminder_interval_minutes` per message."""
+    now = utcnow()
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise NotFound("No message with this id.")
+    if message.status != Status.PUBLISHED.value:
+        raise Conflict("Only a published message has recipients to remind.")
+    if not message.requires_acknowledgement:
+        raise Conflict("This message asks for no acknowledgement, so nobody is pending.")
+    if message.expires_at is not None and message.expires_at <= now:
+        raise Conflict("This message has expired.")
+    totals = (await _totals(session, [message_id], now)).get(
+        message_id, {"recipients": 0, "acknowledged": 0, "pending": 0, "overdue": 0}
+    )
+    if totals["pending"] == 0:
+        raise Conflict("Every recipient has acknowledged the current version.")
+
+    interval = timedelta(minutes=settings.manual_reminder_interval_minutes)
+    upsert = _upsert(session.bind.dialect.name)
+    values = {"last_emitted_at": now, "batches": 1}
+    stmt = upsert(DueNotice).values(message_id=message_id, kind=MANUAL, **values)
+    claimed = (
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["message_id", "kind"],
+                set_={"last_emitted_at": now, "batches": DueNotice.batches + 1},
+                where=DueNotice.last_emitted_at <= now - interval,
+            ).returning(DueNotice.message_id)
+        )
+    ).scalar_one_or_none()
+    if claimed is None:
+        last = await session.scalar(
+            select(DueNotice.last_emitted_at).where(
+                DueNotice.message_id == message_id, DueNotice.kind == MANUAL
+            )
+        )
+        last = last or now
+        wait = max(1, int((last + interval - now).total_seconds()) + 1)
+        raise TooManyRequests(
+            f"A reminder for this message was sent at {last:%Y-%m-%dT%H:%M:%SZ}; "
+            f"try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    event_id = await emit(
+        session,
+        type=EventType.ACKNOWLEDGEMENT_REMINDER_DUE.value,
+        message_id=message_id,
+        data={
+            "message_id": message_id,
+            "title": message.title,
+            "pending": totals["pending"],
+            "totals": totals,
+            "manual": True,
+            "requested_by": principal.actor,
+            "recipients_url": recipients_url(message_id, "pending"),
+        },
+    )
+    await session.execute(
+        update(DueNotice)
+        .where(DueNotice.message_id == message_id, DueNotice.kind == MANUAL)
+        .values(last_event_id=event_id)
+    )
+    await record(
+        session,
+        principal,
+        action="message.reminder_sent",
+        entity_type="message",
+        entity_id=message_id,
+        details={"event_id": str(event_id), "pending": totals["pending"]},
+    )
+    return ReminderSent(message_id=message_id, event_id=event_id, pending=totals["pending"])

@@ -1,0 +1,193 @@
+import uuid
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from app.core.config import Settings
+from app.core.http import created, set_etag
+from app.core.pagination import Page, Pagination
+from app.core.security import MessagesWrite, WebhooksAdmin
+from app.core.session import SessionDep
+from app.webhooks import reminders, service
+from app.webhooks.models import DeliveryStatus
+from app.webhooks.schemas import (
+    DeliveryOut,
+    ReminderSent,
+    WebhookCreate,
+    WebhookOut,
+    WebhookUpdate,
+    WebhookWithSecret,
+)
+
+# tags per operation: the reminders route belongs with the messages
+router = APIRouter()
+TAGS: list[str | Enum] = ["webhooks"]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+AppSettings = Annotated[Settings, Depends(_settings)]
+IfMatch = Annotated[
+    str | None, Header(description="The `ETag` you read; 412 if the webhook changed since.")
+]
+
+
+@router.post(
+    "/v1/webhooks",
+    tags=TAGS,
+    status_code=201,
+    operation_id="createWebhook",
+    summary="Subscribe a URL to events (the signing secret is shown once)",
+)
+async def create_webhook(
+    data: WebhookCreate,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: AppSettings,
+    response: Response,
+) -> WebhookWithSecret:
+    webhook = await service.create_webhook(session, principal, data=data, settings=settings)
+    created(response, f"/v1/webhooks/{webhook.id}")
+    set_etag(response, service.etag_of(webhook))
+    return service.with_secret(webhook)
+
+
+@router.get(
+    "/v1/webhooks", tags=TAGS, operation_id="listWebhooks", summary="List webhook subscriptions"
+)
+async def list_webhooks(
+    session: SessionDep, principal: WebhooksAdmin, page: Pagination
+) -> Page[WebhookOut]:
+    return await service.list_webhooks(session, principal, page=page)
+
+
+@router.get(
+    "/v1/webhooks/{webhook_id}", tags=TAGS, operation_id="getWebhook", summary="Read a webhook"
+)
+async def get_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, response: Response
+) -> WebhookOut:
+    webhook = await service.get_webhook(session, principal, webhook_id=webhook_id)
+    set_etag(response, service.etag_of(webhook))
+    return service.webhook_out(webhook)
+
+
+@router.patch(
+    "/v1/webhooks/{webhook_id}",
+    tags=TAGS,
+    operation_id="updateWebhook",
+    summary="Change a webhook (url, events, active, description)",
+)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    data: WebhookUpdate,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: AppSettings,
+    response: Response,
+    if_match: IfMatch = None,
+) -> WebhookOut:
+    webhook = await service.update_webhook(
+        session, principal, webhook_id=webhook_id, data=data, if_match=if_match, settings=settings
+    )
+    set_etag(response, service.etag_of(webhook))
+    return service.webhook_out(webhook)
+
+
+@router.delete(
+    "/v1/webhooks/{webhook_id}",
+    tags=TAGS,
+    status_code=204,
+    operation_id="deleteWebhook",
+    summary="Delete a webhook and its delivery log",
+)
+async def delete_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, if_match: IfMatch = None
+) -> None:
+    await service.delete_webhook(session, principal, webhook_id=webhook_id, if_match=if_match)
+
+
+@router.post(
+    "/v1/webhooks/{webhook_id}/rotate-secret",
+    tags=TAGS,
+    operation_id="rotateWebhookSecret",
+    summary="Replace the signing secret (shown once); the old one signs too for 24 hours",
+)
+async def rotate_secret(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: AppSettings,
+    response: Response,
+    if_match: IfMatch = None,
+) -> WebhookWithSecret:
+    webhook = await service.rotate_secret(
+        session, principal, webhook_id=webhook_id, if_match=if_match, settings=settings
+    )
+    set_etag(response, service.etag_of(webhook))
+    return service.with_secret(webhook)
+
+
+@router.post(
+    "/v1/webhooks/{webhook_id}/ping",
+    tags=TAGS,
+    status_code=202,
+    operation_id="pingWebhook",
+    summary="Queue a `ping` event for this webhook",
+)
+async def ping_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
+) -> DeliveryOut:
+    return await service.ping(session, principal, webhook_id=webhook_id)
+
+
+@router.get(
+    "/v1/webhooks/{webhook_id}/deliveries",
+    tags=TAGS,
+    operation_id="listWebhookDeliveries",
+    summary="The delivery log of a webhook, newest first",
+)
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    page: Pagination,
+    status: Annotated[DeliveryStatus | None, Query(description="Only this status.")] = None,
+) -> Page[DeliveryOut]:
+    return await service.list_deliveries(
+        session, principal, webhook_id=webhook_id, page=page, status=status
+    )
+
+
+@router.post(
+    "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    tags=TAGS,
+    status_code=202,
+    operation_id="redeliverWebhookDelivery",
+    summary="Send a delivery's event again (as a new delivery)",
+)
+async def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
+) -> DeliveryOut:
+    return await service.redeliver(
+        session, principal, webhook_id=webhook_id, delivery_id=delivery_id
+    )
+
+
+@router.post(
+    "/v1/messages/{message_id}/reminders",
+    status_code=202,
+    tags=["messages"],
+    operation_id="remindMessageRecipients",
+    summary="Nudge the pending recipients now (one event; at most once an hour)",
+    responses={429: {"description": "A reminder was sent less than an hour ago."}},
+)
+async def remind(
+    message_id: uuid.UUID, session: SessionDep, principal: MessagesWrite, settings: AppSettings
+) -> ReminderSent:
+    return await reminders.send_reminder(
+        session, principal, message_id=message_id, settings=settings
+    )

@@ -1,0 +1,1 @@
+"""Helpers for programs that receive Brandcast's webhooks."""
