@@ -1,0 +1,96 @@
+"""The calling employee's own shapes."""
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.validators import LocaleTag
+from app.employees.models import EmploymentType
+from app.messages.models import Category, Priority
+
+
+class MeOut(BaseModel):
+    """The caller's employee record, as the HRIS keeps it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    external_id: str = Field(examples=["E-10442"])
+    email: str | None = Field(examples=["ana.garcia@example.com"])
+    display_name: str | None
+    given_name: str | None
+    family_name: str | None
+    department: str | None
+    division: str | None
+    location: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2.", examples=["MX"])
+    job_title: str | None
+    job_level: int | None
+    manager_external_id: str | None
+    employment_type: EmploymentType | None
+    customer_facing: bool
+    hire_date: date | None
+    locale: str | None = Field(description="BCP 47.", examples=["es-MX"])
+    active: bool
+    attributes: dict[str, Any]
+
+
+class FeedState(StrEnum):
+    UNREAD = "unread"
+    UNACKNOWLEDGED = "unacknowledged"
+
+
+class FeedItem(BaseModel):
+    """A message as delivered to the caller, in the best of its locales, with their receipt."""
+
+    id: uuid.UUID
+    category: Category
+    priority: Priority
+    title: str
+    summary: str | None
+    body: str = Field(description="Markdown, as written.")
+    locale: str = Field(
+        description="The locale of `title`, `summary` and `body` as served.", examples=["es"]
+    )
+    tags: list[str]
+    requires_acknowledgement: bool
+    acknowledgement_text: str | None = Field(
+        description="The statement the caller acknowledges (as the message states it)."
+    )
+    version: int = Field(description="The content version served.")
+    published_at: datetime
+    expires_at: datetime | None
+    read_at: datetime | None = Field(description="When the caller first read it.")
+    acknowledged_at: datetime | None = Field(
+        description="When the caller acknowledged it; null until they acknowledge the current "
+        "version (also after the message asked for re-acknowledgement)."
+    )
+    acknowledge_by: datetime | None = Field(description="The caller's acknowledgement due date.")
+
+
+class AcknowledgementCreate(BaseModel):
+    """Optional: the locale the caller was shown, when the client knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locale: LocaleTag | None = Field(
+        default=None,
+        description="The `locale` of the feed item shown; by default negotiated as for the feed.",
+    )
+
+
+class AcknowledgementOut(BaseModel):
+    """The evidence kept for an acknowledgement; it does not change when the message does."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    version: int = Field(description="The content version acknowledged (see its versions).")
+    statement: str = Field(description="The acknowledgement statement as shown.")
+    locale: str = Field(description="The locale of the content shown.")
+    content_sha256: str = Field(
+        description="SHA-256 (hex) of the content shown: the UTF-8 JSON "
+        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
+    )
+    acknowledged_at: datetime

@@ -1,0 +1,69 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.core.database import UTCDateTime
+
+
+class Recipient(SQLModel, table=True):
+    """One row per (message, employee) asked to read it: millions of rows, read on every feed
+    request, so it holds only ids, timestamps and the acknowledged version."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        # the feed: "my messages" (the primary key serves "this message's recipients")
+        Index("ix_recipients_employee_id_message_id", "employee_id", "message_id"),
+    )
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    employee_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    )
+    targeted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # the content version (`messages.version`) of the latest acknowledgement; it is current
+    # while it is at least `messages.acknowledgement_version`
+    acknowledged_version: int | None = Field(default=None, sa_column=Column(Integer))
+
+
+class Acknowledgement(SQLModel, table=True):
+    """Evidence that an employee acknowledged a message: what they saw and what they agreed to.
+
+    Rows are never updated or deleted by the service (only with their message or employee).
+    One per recipient and acknowledgement round (`messages.acknowledgement_version`): the
+    unique constraint is what makes concurrent acknowledgements produce exactly one row.
+    """
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (
+        UniqueConstraint(
+            "message_id",
+            "employee_id",
+            "acknowledgement_version",
+            name="uq_acknowledgements_round",
+        ),
+        # foreign key lookups when an employee row goes
+        Index("ix_acknowledgements_employee_id", "employee_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    )
+    employee_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), nullable=False)
+    )
+    # the round this acknowledgement answers: `messages.acknowledgement_version` at the time
+    acknowledgement_version: int = Field(sa_column=Column(Integer, nullable=False))
+    # the content version shown (`messages.version`, see `message_versions`)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    statement: str = Field(sa_column=Column(String(1000), nullable=False))
+    locale: str = Field(sa_column=Column(String(35), nullable=False))
+    content_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    acknowledged_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
