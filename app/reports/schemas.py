@@ -1,0 +1,51 @@
+"""API shapes of the reports."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.feedback.schemas import GroupBy
+
+
+class ReachFigures(BaseModel):
+    recipients: int = Field(description="Employees who received at least one of the messages.")
+    deliveries: int = Field(description="(message, employee) pairs.")
+    read: int
+    read_rate: float | None
+    acknowledgement_requested: int = Field(
+        description="Deliveries of messages that ask for acknowledgement."
+    )
+    acknowledged: int = Field(description="Of those, acknowledged in the current version.")
+    acknowledgement_rate: float | None
+    due: int = Field(description="Deliveries with an acknowledgement due date.")
+    acknowledged_on_time: int = Field(
+        description="Of those, acknowledged (current version) by the due date."
+    )
+    on_time_acknowledgement_rate: float | None
+
+
+class PulseSummary(BaseModel):
+    respondents: int = Field(description="Employees who answered at least one pulse question.")
+    responses: int = Field(description="Pulse answers.")
+    mean: float
+
+
+class AlignmentRow(BaseModel):
+    unit: str
+    reach: ReachFigures | None = Field(
+        description="Null when this unit's reach is counted in (other)."
+    )
+    pulse: PulseSummary | None = Field(
+        description="Null when this unit's pulse answers are counted in (other) (or too few)."
+    )
+
+
+class BrandAlignmentOut(BaseModel):
+    since: datetime
+    until: datetime
+    categories: list[str]
+    tag: str | None
+    group_by: GroupBy
+    min_group_size: int
+    total: AlignmentRow
+    units: list[AlignmentRow]

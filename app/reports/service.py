@@ -1,0 +1,194 @@
+"""Reports across messages. The brand-alignment report: has each unit bought the brand?"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, text, true, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.database import utcnow
+from app.core.errors import ValidationFailed, field_error
+from app.core.principal import Principal
+from app.employees.models import Employee
+from app.feedback.aggregates import OTHER, add_up, group_label, partition, ratio
+from app.feedback.models import PulseAnswer
+from app.feedback.schemas import GroupBy
+from app.messages.models import BRAND_CATEGORIES, Message, Status
+from app.messages.service import json_array_contains
+from app.receipts.access import acknowledged
+from app.receipts.models import Recipient
+from app.reports.schemas import AlignmentRow, BrandAlignmentOut, PulseSummary, ReachFigures
+
+CATEGORIES = sorted(c.value for c in BRAND_CATEGORIES)
+DEFAULT_PERIOD = timedelta(days=90)
+REPORT_WORK_MEM = "64MB"
+
+FIELDS = (
+    "recipients",
+    "pulse_respondents",
+    "deliveries",
+    "read",
+    "acknowledgement_requested",
+    "acknowledged",
+    "due",
+    "acknowledged_on_time",
+    "pulse_responses",
+    "pulse_sum",
+)
+
+
+def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
+    """One aggregate: the brand messages of the period, per unit.
+
+    Two per-employee sums, each a hash aggregate over one table joined to the few messages:
+    deliveries (recipient rows: read, acknowledged, on time) and pulse answers. They are
+    stacked (`UNION ALL`) and summed per unit through the employees; every employee is in
+    one unit and in each stack at most once, so "employees with deliveries" and "employees
+    with answers" are exact distinct counts without `COUNT(DISTINCT …)`, and pulse answers
+    are never joined row by row to the (far more numerous) recipient rows.
+    """
+    conditions = [
+        Message.category.in_(CATEGORIES),
+        Message.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
+        Message.published_at >= since,
+        Message.published_at < until,
+    ]
+    if tag:
+        conditions.append(json_array_contains(dialect, Message.tags, tag))
+    asked = Message.requires_acknowledgement == true()
+    current = and_(asked, acknowledged())  # of the current acknowledgement version
+    due = and_(asked, Recipient.due_at.is_not(None))
+    deliveries = (
+        select(
+            Recipient.employee_id.label("employee_id"),
+            func.count().label("deliveries"),
+            func.count(Recipient.read_at).label("read"),
+            _count_when(asked).label("acknowledgement_requested"),
+            _count_when(current).label("acknowledged"),
+            _count_when(due).label("due"),
+            _count_when(and_(current, due, Recipient.acknowledged_at <= Recipient.due_at)).label(
+                "acknowledged_on_time"
+            ),
+            literal(0).label("pulse_responses"),
+            literal(0).label("pulse_sum"),
+        )
+        .join(Message, Message.id == Recipient.message_id)
+        .where(*conditions)
+        .group_by(Recipient.employee_id)
+    )
+    answers = (
+        select(
+            PulseAnswer.employee_id,
+            *(literal(0) for _ in range(6)),
+            func.count(),
+            func.sum(PulseAnswer.score),
+        )
+        .join(Message, Message.id == PulseAnswer.message_id)
+        .where(*conditions)
+        .group_by(PulseAnswer.employee_id)
+    )
+    per_employee = union_all(deliveries, answers).subquery("per_employee")
+    e = per_employee.c
+    sums = [func.sum(e[name]).label(name) for name in FIELDS[2:]]
+    return (
+        select(
+            unit.label("unit"),
+            _count_when(e.deliveries > 0).label("recipients"),
+            _count_when(e.pulse_responses > 0).label("pulse_respondents"),
+            *sums,
+        )
+        .select_from(per_employee)
+        .join(Employee, Employee.id == e.employee_id)
+        .group_by(unit)
+    )
+
+
+def _reach(row: dict[str, int]) -> ReachFigures:
+    return ReachFigures(
+        recipients=row["recipients"],
+        deliveries=row["deliveries"],
+        read=row["read"],
+        read_rate=ratio(row["read"], row["deliveries"]),
+        acknowledgement_requested=row["acknowledgement_requested"],
+        acknowledged=row["acknowledged"],
+        acknowledgement_rate=ratio(row["acknowledged"], row["acknowledgement_requested"]),
+        due=row["due"],
+        acknowledged_on_time=row["acknowledged_on_time"],
+        on_time_acknowledgement_rate=ratio(row["acknowledged_on_time"], row["due"]),
+    )
+
+
+def _pulse(row: dict[str, int]) -> PulseSummary:
+    return PulseSummary(
+        respondents=row["pulse_respondents"],
+        responses=row["pulse_responses"],
+        mean=round(row["pulse_sum"] / row["pulse_responses"], 2),
+    )
+
+
+async def brand_alignment(
+    session: AsyncSession,
+    _principal: Principal,
+    *,
+    min_group_size: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: GroupBy = GroupBy.DEPARTMENT,
+    tag: str | None = None,
+) -> BrandAlignmentOut:
+    """Reach, acknowledgement and pulse of the brand messages published in `[since, until)`,
+    per unit, with units under `min_group_size` people merged into "(other)" (see
+    `app.feedback.aggregates`). The period defaults to the 90 days up to now."""
+    until = until or utcnow()
+    since = since or until - DEFAULT_PERIOD
+    if since >= until:
+        raise ValidationFailed([field_error("query.since", "must be before `until`")])
+    unit = getattr(Employee, group_by.value)
+    if session.bind.dialect.name == "postgresql":
+        # Two hash aggregates of up to one row per employee: keep them in memory, not on disk.
+        # And plan for this period: asyncpg prepares statements, and the generic plan PostgreSQL
+        # switches to after five runs suits a 90-day period, not a week (5x slower measured).
+        await session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    stmt = _statement(session.bind.dialect.name, since=since, until=until, tag=tag, unit=unit)
+    rows: dict[str, dict[str, int]] = {}
+    for row in (await session.execute(stmt)).mappings():
+        label = group_label(row["unit"])
+        rows[label] = add_up([rows.get(label, {}), {k: int(row[k] or 0) for k in FIELDS}])
+    total = dict.fromkeys(FIELDS, 0) | add_up(rows.values())
+    reach = partition(rows, size=lambda r: r["recipients"], minimum=min_group_size)
+    pulse = partition(
+        rows, size=lambda r: r["pulse_respondents"], minimum=min_group_size, among=reach.shown
+    )
+    units = [
+        AlignmentRow(
+            unit=label,
+            reach=_reach(rows[label]),
+            pulse=_pulse(rows[label]) if label in pulse.shown else None,
+        )
+        for label in sorted(reach.shown, key=lambda g: (-rows[g]["recipients"], g))
+    ]
+    other = AlignmentRow(
+        unit=OTHER,
+        reach=_reach(dict.fromkeys(FIELDS, 0) | reach.other) if reach.other_size else None,
+        pulse=_pulse(pulse.other) if pulse.other_size >= min_group_size else None,
+    )
+    if other.reach is not None or other.pulse is not None:
+        units.append(other)
+    return BrandAlignmentOut(
+        since=since,
+        until=until,
+        categories=CATEGORIES,
+        tag=tag,
+        group_by=group_by,
+        min_group_size=min_group_size,
+        total=AlignmentRow(
+            unit="(all)",
+            reach=_reach(total),
+            pulse=_pulse(total) if total["pulse_respondents"] >= min_group_size else None,
+        ),
+        units=units,
+    )
