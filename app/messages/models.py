@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -34,6 +35,18 @@ class Category(StrEnum):
 BRAND_CATEGORIES = frozenset(
     {Category.BRAND_PROMISE, Category.MISSION, Category.VISION, Category.VALUES}
 )
+
+
+# What employees may do with a message unless its editor says otherwise.
+DEFAULT_FEEDBACK: dict[str, bool] = {
+    "reactions": True,
+    "comments": True,
+    "anonymous_comments": False,
+}
+
+
+def default_feedback() -> dict[str, bool]:
+    return dict(DEFAULT_FEEDBACK)
 
 
 class Priority(StrEnum):
@@ -77,6 +90,12 @@ class Message(SQLModel, table=True):
     )
     acknowledgement_text: str | None = Field(default=None, sa_column=Column(String(1000)))
     acknowledge_within_days: int | None = Field(default=None, sa_column=Column(Integer))
+    pulse_question: str | None = Field(default=None, sa_column=Column(String(300)))
+    # {"reactions", "comments", "anonymous_comments"}: booleans, see DEFAULT_FEEDBACK
+    feedback: dict[str, bool] = Field(
+        default_factory=default_feedback,
+        sa_column=Column(JSONType, nullable=False, server_default=json.dumps(DEFAULT_FEEDBACK)),
+    )
     status: str = Field(default=Status.DRAFT, sa_column=Column(String(20), nullable=False))
     publish_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
@@ -115,6 +134,7 @@ class MessageVersion(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
     )
     acknowledgement_text: str | None = Field(default=None, sa_column=Column(String(1000)))
+    pulse_question: str | None = Field(default=None, sa_column=Column(String(300)))
     requires_reacknowledgement: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
