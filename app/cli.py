@@ -5,6 +5,7 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -15,14 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import migrations
 from app.core.config import get_settings
-from app.core.database import Database
+from app.core.database import Database, run_in_transaction, utcnow
 from app.core.errors import AppError
+from app.core.jwt import JWTConfigError, sign_hs256
 from app.core.pagination import PageParams
 from app.core.principal import Principal, Scope
+from app.core.security import Role
 from app.employees.cli import employees_cli
 from app.main import create_app
+from app.messages import service as messages_service
 from app.tokens import service as tokens_service
 from app.tokens.schemas import TokenCreate
+from app.webhooks.dispatcher import run_dispatch
+from app.webhooks.reminders import emit_due_reminders
 
 cli = typer.Typer(help="Brandcast: internal-communications content service.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -36,17 +42,8 @@ T = TypeVar("T")
 
 def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work in one transaction against the configured database."""
-
-    async def _run() -> T:
-        db = Database(get_settings())
-        try:
-            async with db.session_scope() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
     try:
-        return asyncio.run(_run())
+        return asyncio.run(run_in_transaction(work, get_settings()))
     except AppError as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(code=1) from exc
@@ -93,6 +90,67 @@ def serve(
         log_config=None,
         proxy_headers=True,
     )
+
+
+@cli.command("publish-due")
+def publish_due() -> None:
+    """Publish the scheduled messages that are due and announce expired ones (one pass)."""
+
+    async def _pass(session: AsyncSession) -> tuple[int, int]:
+        now = utcnow()
+        published = await messages_service.publish_due(session, now=now)
+        expired = await messages_service.announce_expired(session, now=now)
+        return len(published), expired
+
+    published, expired = run_in_session(_pass)
+    print(f"published {published} message(s); announced {expired} expired message(s)")
+
+
+@cli.command("dev-token")
+def dev_token(
+    employee: Annotated[
+        str, typer.Option(help="The employee's external id (or e-mail, if that is the claim).")
+    ],
+    role: Annotated[
+        list[Role] | None, typer.Option(help="A role to grant; repeat for more.")
+    ] = None,
+    ttl_minutes: Annotated[int, typer.Option(min=1, max=24 * 60, help="Lifetime.")] = 60,
+) -> None:
+    """Sign an employee JWT with the HS256 secret, for local trials; the token is the last line."""
+    settings = get_settings()
+    claims: dict[str, object] = {"sub": employee, settings.jwt_employee_claim: employee}
+    claims[settings.jwt_roles_claim] = [r.value for r in role or []]
+    try:
+        token = sign_hs256(settings, claims, ttl=timedelta(minutes=ttl_minutes))
+    except JWTConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    if "HS256" not in settings.jwt_algorithm_list:
+        console.print("[yellow]note:[/yellow] BRANDCAST_JWT_ALGORITHMS does not allow HS256 here")
+    console.print(f"[green]signed[/green] a token for {employee}, valid {ttl_minutes} min")
+    print(token)
+
+
+@cli.command("dispatch-events")
+def dispatch_events() -> None:
+    """Deliver the webhook events that are due (one pass, for cron-style deployments)."""
+
+    async def _run() -> int:
+        settings = get_settings()
+        db = Database(settings)
+        try:
+            return await run_dispatch(db, settings)
+        finally:
+            await db.dispose()
+
+    print(f"attempted {asyncio.run(_run())} webhook deliveries")
+
+
+@cli.command("emit-due-reminders")
+def emit_due_reminders_command() -> None:
+    """Emit the acknowledgement reminder and overdue events that are due (one pass)."""
+    emitted = run_in_session(lambda s: emit_due_reminders(s, now=utcnow(), settings=get_settings()))
+    print(f"emitted {emitted} reminder/overdue event(s)")
 
 
 @tokens_cli.command("create")

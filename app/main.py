@@ -13,10 +13,20 @@ from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
+from app.core.scheduler import Scheduler
 from app.employees.router import router as employees_router
+from app.feedback.router import me_router as feedback_me_router
+from app.feedback.router import router as feedback_router
 from app.me.router import router as me_router
 from app.messages.router import router as messages_router
+from app.messages.service import message_lifecycle_job
+from app.receipts.router import router as receipts_router
+from app.reports.router import router as reports_router
+from app.scim.http import install_scim_errors
+from app.scim.router import router as scim_router
 from app.tokens.router import router as tokens_router
+from app.webhooks.dispatcher import dispatch_job, due_reminders_job
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Brandcast is a headless service for internal-communications content: brand messages,
@@ -31,9 +41,17 @@ TAGS = [
     {"name": "messages", "description": "Brand messages: drafts, translations, publication."},
     {"name": "audiences", "description": "Target audiences: rules over employee attributes."},
     {"name": "employees", "description": "The employee directory, kept in sync by the HRIS."},
+    {"name": "scim", "description": "SCIM 2.0 provisioning of employees by identity providers."},
     {"name": "me", "description": "The calling employee: feed, reads, acknowledgements."},
+    {"name": "receipts", "description": "Who read and acknowledged what: stats and recipients."},
+    {
+        "name": "feedback",
+        "description": "Reactions, pulse answers and questions: figures, moderation.",
+    },
+    {"name": "reports", "description": "Reports across messages: brand alignment per unit."},
     {"name": "tokens", "description": "API tokens for scripts and integrations."},
     {"name": "audit", "description": "Who changed what, when."},
+    {"name": "webhooks", "description": "Signed event deliveries to subscribed URLs."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
 
@@ -44,9 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
+        app.state.scheduler = Scheduler(app.state.db, interval=settings.scheduler_interval_seconds)
+        app.state.scheduler.add("publish-due", message_lifecycle_job)
+        app.state.scheduler.add("due-reminders", due_reminders_job(settings))
+        # after the jobs that emit events, so a pass delivers what it produced
+        app.state.scheduler.add("webhooks-dispatch", dispatch_job(app.state.db, settings))
+        if settings.run_scheduler:
+            app.state.scheduler.start()
         try:
             yield
         finally:
+            await app.state.scheduler.stop()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -58,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_scim_errors(app)  # SCIM error bodies under /scim, problem+json elsewhere
     app.add_middleware(RequestContextMiddleware, settings=settings)
     for router in (
         health_router,
@@ -65,8 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audiences_router,
         employees_router,
         me_router,
+        feedback_me_router,
+        feedback_router,
+        reports_router,
+        receipts_router,
         tokens_router,
         audit_router,
+        webhooks_router,
+        scim_router,
     ):
         app.include_router(router)
     return app

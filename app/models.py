@@ -1,8 +1,28 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
+from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.employees.models import Employee
+from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
+from app.receipts.models import Recipient
 from app.tokens.models import ApiToken
+from app.webhooks.models import DueNotice, OutboxEvent, Webhook, WebhookDelivery
 
-__all__ = ["ApiToken", "AuditEvent", "Employee", "Message", "MessageVersion"]
+__all__ = [
+    "ApiToken",
+    "Audience",
+    "AuditEvent",
+    "Comment",
+    "DueNotice",
+    "Employee",
+    "Message",
+    "MessageAudience",
+    "MessageVersion",
+    "OutboxEvent",
+    "PulseAnswer",
+    "Reaction",
+    "Recipient",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -145,3 +145,11 @@ async def anon(app) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def admin(client_for) -> httpx.AsyncClient:
     return await client_for(Scope.ADMIN)
+
+
+@pytest.fixture
+async def everyone(admin: httpx.AsyncClient) -> str:
+    """An audience of every active employee."""
+    r = await admin.post("/v1/audiences", json={"name": "Everyone", "rule": {"all": []}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

@@ -1,8 +1,9 @@
 """Async engine, column types shared by every area, and the per-request session."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import JSON, DateTime, event, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -129,3 +130,18 @@ class Database:
             if not write and self.engine.dialect.name == "sqlite":
                 await session.connection(execution_options={"sqlite_read_only": True})
             yield session
+
+
+T = TypeVar("T")
+
+
+async def run_in_transaction(
+    work: Callable[[AsyncSession], Awaitable[T]], settings: Settings | None = None
+) -> T:
+    """One unit of work on its own engine, in one transaction: for commands and scripts."""
+    db = Database(settings)
+    try:
+        async with db.session_scope() as session:
+            return await work(session)
+    finally:
+        await db.dispose()

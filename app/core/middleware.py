@@ -38,7 +38,7 @@ class RequestContextMiddleware:
 
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_too_large(send, request_id, limit)
+            await _send_too_large(send, request_id, limit, scope["path"])
             self._observe(scope, 413, started, request_id)
             return
 
@@ -58,7 +58,7 @@ class RequestContextMiddleware:
                 if received > limit:
                     too_large = True
                     if not response_started:
-                        await _send_too_large(send, request_id, limit)
+                        await _send_too_large(send, request_id, limit, scope["path"])
                         status_holder[0] = 413
                     return {"type": "http.disconnect"}
             return message
@@ -124,21 +124,30 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_too_large(send: Send, request_id: str, limit: int) -> None:
-    body = json.dumps(
-        {
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+async def _send_too_large(send: Send, request_id: str, limit: int, path: str) -> None:
+    detail = f"The request body exceeds {limit} bytes."
+    # SCIM clients expect SCIM error bodies (RFC 7644 §3.12); everyone else gets RFC 9457
+    if path.startswith("/scim/"):
+        media_type = "application/scim+json"
+        error = {"schemas": [SCIM_ERROR_SCHEMA], "status": "413", "detail": detail}
+    else:
+        media_type = PROBLEM_MEDIA_TYPE
+        error = {
             "type": problem_type("payload-too-large"),
             "title": "Payload too large",
             "status": 413,
-            "detail": f"The request body exceeds {limit} bytes.",
+            "detail": detail,
         }
-    ).encode()
+    body = json.dumps(error).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
                 (b"connection", b"close"),
