@@ -39,6 +39,7 @@ from app.employees.schemas import (
     EmployeeRecord,
     SyncMode,
 )
+from app.feedback.service import forget_author
 from app.receipts import service as receipts_service
 
 # Everything a record sets; `external_id` is the key, the rest is bookkeeping.
@@ -453,6 +454,9 @@ async def erase_employee(
     employee.updated_at = now
     employee.revision += 1
     await session.flush()
+    # their comments stay (and count), without an author; reactions and pulse answers stay
+    # with the anonymized row, so the figures by unit do not change
+    await forget_author(session, employee_id=employee.id)
     await record(
         session, principal, action="employee.erased", entity_type="employee", entity_id=employee.id
     )

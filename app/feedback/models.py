@@ -1,7 +1,9 @@
 """What employees say about a message: reactions, pulse answers, comments and questions.
 
 One reaction and one pulse answer per (message, employee) is the primary key of each table, so
-concurrent or repeated requests upsert one row and never make two. Comments keep their author
+concurrent or repeated requests upsert one row and never make two. How many employees reacted
+how is kept per message beside the reactions (`MessageReactionCount`), so feeds never count a
+popular message's reactions. Comments keep their author
 only when the message does not make comments anonymous; an anonymous comment has no author
 column value at all, which a check constraint enforces.
 """
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     SmallInteger,
     String,
     Text,
@@ -60,6 +63,26 @@ class Reaction(SQLModel, table=True):
     reacted_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+
+
+class MessageReactionCount(SQLModel, table=True):
+    """How many employees gave a message each reaction: at most five rows per message.
+
+    Changed in the same transaction as the reaction itself (`app.feedback.counts`), so a feed
+    reads these few rows instead of counting tens of thousands of reactions per request.
+    """
+
+    __tablename__ = "message_reaction_counts"
+    __table_args__ = (
+        CheckConstraint(_one_of("reaction", ReactionKind), name="known_reaction"),
+        CheckConstraint("count >= 0", name="not_negative"),
+    )
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    reaction: str = Field(sa_column=Column(String(20), primary_key=True))
+    count: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class PulseAnswer(SQLModel, table=True):

@@ -164,12 +164,3 @@ class FeedbackOut(BaseModel):
     groups: list[FeedbackGroup] | None = Field(
         description="With `group_by`: one entry per unit large enough to show, then (other)."
     )
-
-
-class FeedItemFeedback(BaseModel):
-    """What a feed item shows of feedback (see `app.feedback.service.feedback_for_feed`)."""
-
-    my_reaction: ReactionKind | None = Field(description="The caller's reaction.")
-    my_pulse: int | None = Field(description="The caller's pulse score.")
-    reactions: dict[str, int] = Field(description="Employees per reaction, every kind listed.")
-    pulse_question: str | None = Field(description="In the locale the item is served in.")

@@ -1,9 +1,10 @@
 """Feedback: reactions, pulse answers, comments and questions, their figures, and moderation.
 
 Employee-side calls go through `app.receipts.access` (404 unless the caller is a recipient,
-409 once the message is closed). One reaction and one pulse answer per employee are each an
-`INSERT … ON CONFLICT DO UPDATE` on the (message, employee) primary key, so repeated and
-concurrent requests leave one row and never fail.
+409 once the message is closed). One reaction and one pulse answer per employee: the
+(message, employee) primary key of each table makes repeated and concurrent requests leave one
+row and never fail (a pulse answer is one `INSERT … ON CONFLICT DO UPDATE`; a reaction is read
+locked first, because the per-message counts of `app.feedback.counts` need the one it replaces).
 
 Anonymous comments: the row has no author (a check constraint refuses one), the audit event
 names the actor `employee:anonymous` and carries no request id, the webhook event has no
@@ -12,9 +13,10 @@ delivery without locking it), so neither the API nor the database can give the a
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +47,7 @@ from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
 from app.employees.models import Employee
 from app.feedback.aggregates import OTHER, add_up, group_label, partition
+from app.feedback.counts import move_reaction
 from app.feedback.events import notify_comment_created
 from app.feedback.models import (
     PULSE_SCORES,
@@ -60,7 +63,6 @@ from app.feedback.schemas import (
     CommentOut,
     FeedbackGroup,
     FeedbackOut,
-    FeedItemFeedback,
     GroupBy,
     ModeratedAnswerOut,
     ModeratedAuthorOut,
@@ -116,33 +118,19 @@ async def _message_feedback(session: AsyncSession, message_id: uuid.UUID) -> _Me
 async def set_reaction(
     session: AsyncSession, principal: Principal, *, message_id: uuid.UUID, reaction: ReactionKind
 ) -> ReactionOut:
-    """Set (or replace) the caller's one reaction to a message."""
+    """Set (or replace) the caller's one reaction to a message; the counts follow."""
     now = utcnow()
     await open_delivery_for(session, principal, message_id=message_id, now=now)
     if not (await _message_feedback(session, message_id)).settings["reactions"]:
         raise Conflict("Reactions are turned off for this message.")
-    ins = _insert(session, Reaction).values(
-        message_id=message_id,
+    old, reacted_at = await _put_reaction(
+        session,
         employee_id=principal.employee_id,
-        reaction=reaction.value,
-        reacted_at=now,
+        message_id=message_id,
+        reaction=reaction,
+        now=now,
     )
-    stmt = ins.on_conflict_do_update(
-        index_elements=["message_id", "employee_id"],
-        set_={"reaction": ins.excluded.reaction, "reacted_at": ins.excluded.reacted_at},
-        where=Reaction.reaction != ins.excluded.reaction,  # the same reaction again: no change
-    ).returning(Reaction.reacted_at)
-    reacted_at = (await session.execute(stmt)).scalar_one_or_none()
-    if reacted_at is None:
-        reacted_at = (
-            await session.execute(
-                select(Reaction.reacted_at).where(
-                    Reaction.message_id == message_id,
-                    Reaction.employee_id == principal.employee_id,
-                )
-            )
-        ).scalar_one()
-    else:
+    if old != reaction.value:
         await record(
             session,
             principal,
@@ -151,7 +139,55 @@ async def set_reaction(
             entity_id=message_id,
             details={"reaction": reaction.value},
         )
+        await move_reaction(session, message_id=message_id, old=old, new=reaction.value)
     return ReactionOut(message_id=message_id, reaction=reaction, reacted_at=reacted_at)
+
+
+async def _put_reaction(
+    session: AsyncSession,
+    *,
+    employee_id: uuid.UUID,
+    message_id: uuid.UUID,
+    reaction: ReactionKind,
+    now: datetime,
+) -> tuple[str | None, datetime]:
+    """Store the reaction; returns the one it replaced (None if none, itself if unchanged)
+    and when the stored one was given.
+
+    The counts need the replaced reaction, which an upsert does not return: the row is read
+    locked (`FOR UPDATE` on PostgreSQL; SQLite writers hold the database) and then updated,
+    or else inserted. An insert that meets a concurrent insert of the same caller waits for it
+    to commit and does nothing; the next round then reads (and locks) that row.
+    """
+    mine = and_(Reaction.message_id == message_id, Reaction.employee_id == employee_id)
+    for _ in range(3):
+        current = (
+            await session.execute(
+                select(Reaction.reaction, Reaction.reacted_at).where(mine).with_for_update()
+            )
+        ).one_or_none()
+        if current is not None:
+            if current.reaction == reaction.value:
+                return current.reaction, current.reacted_at
+            await session.execute(
+                update(Reaction).where(mine).values(reaction=reaction.value, reacted_at=now)
+            )
+            return current.reaction, now
+        inserted = await session.execute(
+            _insert(session, Reaction)
+            .values(
+                message_id=message_id,
+                employee_id=employee_id,
+                reaction=reaction.value,
+                reacted_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["message_id", "employee_id"])
+            .returning(Reaction.reacted_at)
+        )
+        if inserted.first() is not None:
+            return None, now
+    # only a reaction removed and put back concurrently, three times over, gets here
+    raise Conflict("Your reaction changed while this request ran; try again.")
 
 
 async def remove_reaction(
@@ -159,12 +195,14 @@ async def remove_reaction(
 ) -> None:
     """Remove the caller's reaction; nothing to remove is fine."""
     await open_delivery_for(session, principal, message_id=message_id, now=utcnow())
-    result = await session.execute(
-        delete(Reaction).where(
-            Reaction.message_id == message_id, Reaction.employee_id == principal.employee_id
+    removed = (
+        await session.execute(
+            delete(Reaction)
+            .where(Reaction.message_id == message_id, Reaction.employee_id == principal.employee_id)
+            .returning(Reaction.reaction)
         )
-    )
-    if result.rowcount:
+    ).scalar_one_or_none()
+    if removed is not None:
         await record(
             session,
             principal,
@@ -172,6 +210,7 @@ async def remove_reaction(
             entity_type="message",
             entity_id=message_id,
         )
+        await move_reaction(session, message_id=message_id, old=removed, new=None)
 
 
 async def answer_pulse(
@@ -640,62 +679,10 @@ async def _comment_counts(session: AsyncSession, message_id: uuid.UUID) -> dict[
 # --- for other areas ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FeedFeedback:
-    """What a feed item shows of feedback: the caller's own reaction and pulse answer, and
-    how many people reacted how."""
-
-    my_reaction: str | None = None
-    my_pulse: int | None = None
-    reactions: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ReactionKind})
-
-    def out(self, *, pulse_question: str | None) -> FeedItemFeedback:
-        """The API shape, with the pulse question as `localized_pulse_question` served it."""
-        return FeedItemFeedback(
-            my_reaction=self.my_reaction,
-            my_pulse=self.my_pulse,
-            reactions=self.reactions,
-            pulse_question=pulse_question,
-        )
-
-
-async def feedback_for_feed(
-    session: AsyncSession, *, employee_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, FeedFeedback]:
-    """Feed feedback for each of `message_ids`, in one query (every id gets an entry)."""
-    ids = list(dict.fromkeys(message_ids))
-    if not ids:
-        return {}
-    counts = (
-        select(
-            Reaction.message_id.label("message_id"),
-            Reaction.reaction.label("reaction"),
-            func.count().label("n"),
-            func.max(case((Reaction.employee_id == employee_id, 1), else_=0)).label("mine"),
-            cast(null(), SmallInteger).label("score"),
-        )
-        .where(Reaction.message_id.in_(ids))
-        .group_by(Reaction.message_id, Reaction.reaction)
-    )
-    mine = select(
-        PulseAnswer.message_id, cast(null(), String), literal(0), literal(0), PulseAnswer.score
-    ).where(PulseAnswer.employee_id == employee_id, PulseAnswer.message_id.in_(ids))
-    rows = (await session.execute(union_all(counts, mine))).all()
-    reactions: dict[uuid.UUID, dict[str, int]] = {i: FeedFeedback().reactions for i in ids}
-    my_reaction: dict[uuid.UUID, str] = {}
-    my_pulse: dict[uuid.UUID, int] = {}
-    for message_id, reaction, n, is_mine, score in rows:
-        if score is not None:
-            my_pulse[message_id] = score
-            continue
-        reactions[message_id][reaction] = n
-        if is_mine:
-            my_reaction[message_id] = reaction
-    return {i: FeedFeedback(my_reaction.get(i), my_pulse.get(i), reactions[i]) for i in ids}
-
-
-def my_reaction_column(employee_id: uuid.UUID, message_id: Any = Message.id) -> Any:
-    """The caller's reaction to the message `message_id` names, as a column a feed can select."""
+def my_reaction_column(employee_id: Any, message_id: Any = Message.id) -> Any:
+    """The reaction of the employee `employee_id` names (an id, or a column such as
+    `Recipient.employee_id`) to the message `message_id` names, as a column a feed can select:
+    a primary-key lookup per row."""
     return (
         select(Reaction.reaction)
         .where(Reaction.message_id == message_id, Reaction.employee_id == employee_id)
@@ -703,8 +690,9 @@ def my_reaction_column(employee_id: uuid.UUID, message_id: Any = Message.id) -> 
     )
 
 
-def my_pulse_column(employee_id: uuid.UUID, message_id: Any = Message.id) -> Any:
-    """The caller's pulse score for the message `message_id` names, as a column."""
+def my_pulse_column(employee_id: Any, message_id: Any = Message.id) -> Any:
+    """The pulse score of the employee `employee_id` names for the message `message_id`
+    names, as a column (as `my_reaction_column`)."""
     return (
         select(PulseAnswer.score)
         .where(PulseAnswer.message_id == message_id, PulseAnswer.employee_id == employee_id)

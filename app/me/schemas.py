@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.validators import LocaleTag
 from app.employees.models import EmploymentType
+from app.feedback.models import ReactionKind
+from app.feedback.schemas import ReactionSummary
 from app.messages.models import Category, Priority
+from app.messages.schemas import FeedbackSettings
 
 
 class MeOut(BaseModel):
@@ -43,7 +46,7 @@ class FeedState(StrEnum):
 
 
 class FeedItem(BaseModel):
-    """A message as delivered to the caller, in the best of its locales, with their receipt."""
+    """A message as delivered to the caller, in their best locale, with receipt and feedback."""
 
     id: uuid.UUID
     category: Category
@@ -68,6 +71,16 @@ class FeedItem(BaseModel):
         "version (also after the message asked for re-acknowledgement)."
     )
     acknowledge_by: datetime | None = Field(description="The caller's acknowledgement due date.")
+    pulse_question: str | None = Field(
+        description="The question the caller may answer with a score from 1 to 5, in the served "
+        "`locale` when translated; null when the message asks none."
+    )
+    feedback: FeedbackSettings = Field(
+        description="What the message lets employees do: which feedback controls to show."
+    )
+    reactions: ReactionSummary = Field(description="Employees per reaction, and in total.")
+    my_reaction: ReactionKind | None = Field(description="The caller's reaction, if any.")
+    my_pulse: int | None = Field(description="The caller's answer to the pulse question (1 to 5).")
 
 
 class AcknowledgementCreate(BaseModel):

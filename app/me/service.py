@@ -19,9 +19,11 @@ from app.core.errors import Conflict, NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
 from app.employees.models import Employee
+from app.feedback.counts import reaction_counts, reaction_counts_column
+from app.feedback.service import localized_pulse_question, my_pulse_column, my_reaction_column
 from app.me.locales import choose_locale
 from app.me.schemas import AcknowledgementOut, FeedItem, FeedState, MeOut
-from app.messages.models import Category, Message
+from app.messages.models import DEFAULT_FEEDBACK, Category, Message
 from app.receipts.access import (
     delivery_for,
     delivery_of,
@@ -80,6 +82,9 @@ async def get_me(
 # The feed, the reads and the acknowledgements: the hottest paths of the service. Each answers
 # from Core statements selecting only the columns it returns (never ORM entities), and the
 # visibility rules come from `app.receipts.access`, the one place that decides them.
+# The caller's reaction and pulse answer are correlated subqueries on the recipient row (primary
+# key lookups), and the reaction counts one over the message's few count rows, so the feed stays
+# one statement whatever the number of reactions.
 
 FEED_COLUMNS = (
     Message.id,
@@ -101,6 +106,11 @@ FEED_COLUMNS = (
     Recipient.acknowledged_at,
     Recipient.acknowledged_version,
     Recipient.due_at,
+    Message.pulse_question,
+    Message.feedback,
+    reaction_counts_column(Recipient.message_id).label("reaction_counts"),
+    my_reaction_column(Recipient.employee_id, Recipient.message_id).label("my_reaction"),
+    my_pulse_column(Recipient.employee_id, Recipient.message_id).label("my_pulse"),
 )
 
 
@@ -135,6 +145,11 @@ def _feed_item(row: Any, prefs: Sequence[str]) -> dict[str, Any]:
         "read_at": row.read_at,
         "acknowledged_at": row.acknowledged_at if current else None,
         "acknowledge_by": row.due_at if row.requires_acknowledgement else None,
+        "pulse_question": localized_pulse_question(row.pulse_question, row.translations, locale),
+        "feedback": {k: row.feedback.get(k, default) for k, default in DEFAULT_FEEDBACK.items()},
+        "reactions": reaction_counts(row.reaction_counts),
+        "my_reaction": row.my_reaction,
+        "my_pulse": row.my_pulse,
     }
 
 
@@ -150,7 +165,8 @@ async def list_feed(
     """The caller's live messages, newest publication first, localized by `prefs`.
 
     One statement: the caller's recipient rows (index on `employee_id, message_id`) joined to
-    their messages, keyset-paginated on `(published_at, id)`.
+    their messages, keyset-paginated on `(published_at, id)`, with the feedback subqueries of
+    `FEED_COLUMNS` (evaluated for the page's rows only, after the sort and limit).
     """
     stmt = visible_to(principal, utcnow(), *FEED_COLUMNS)
     if state is FeedState.UNREAD:

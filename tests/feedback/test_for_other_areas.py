@@ -2,12 +2,11 @@
 
 import uuid
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from app.feedback.counts import reaction_counts, reaction_counts_column
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.feedback.service import (
-    FeedFeedback,
-    feedback_for_feed,
     forget_author,
     localized_pulse_question,
     my_pulse_column,
@@ -18,7 +17,7 @@ from app.messages.models import Message
 PULSE = "How confident are you?"
 
 
-async def test_feedback_for_feed_in_one_query(people, as_employee, published, db, app):
+async def test_feed_columns(people, as_employee, published, db):
     ana, bo = await people("E-1", "E-2")
     first = await published(pulse_question=PULSE)
     second = await published()
@@ -35,39 +34,22 @@ async def test_feedback_for_feed_in_one_query(people, as_employee, published, db
     await as_employee("E-1").put(f"/v1/me/messages/{first}/pulse", json={"score": 4})
 
     ids = [uuid.UUID(m) for m in (first, second, silent)]
-    statements: list[str] = []
-
-    def _seen(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", _seen)
-    try:
-        async with db() as s:
-            out = await feedback_for_feed(s, employee_id=ana, message_ids=ids)
-    finally:
-        event.remove(engine, "before_cursor_execute", _seen)
-    assert len([st for st in statements if st.lstrip().upper().startswith("SELECT")]) == 1
-    zero = {"like": 0, "love": 0, "insightful": 0, "celebrate": 0, "concerned": 0}
-    assert out == {
-        ids[0]: FeedFeedback(my_reaction="love", my_pulse=4, reactions={**zero, "love": 2}),
-        ids[1]: FeedFeedback(my_reaction=None, my_pulse=None, reactions={**zero, "concerned": 1}),
-        ids[2]: FeedFeedback(),
-    }
     async with db() as s:
-        assert await feedback_for_feed(s, employee_id=bo, message_ids=[]) == {}
-        # the embeddable columns give the same answers inside a feed query
         rows = (
             await s.execute(
-                select(Message.id, my_reaction_column(bo), my_pulse_column(ana)).where(
-                    Message.id.in_(ids)
-                )
+                select(
+                    Message.id,
+                    my_reaction_column(bo),
+                    my_pulse_column(ana),
+                    reaction_counts_column(),
+                ).where(Message.id.in_(ids))
             )
         ).all()
-    assert {r[0]: (r[1], r[2]) for r in rows} == {
-        ids[0]: ("love", 4),
-        ids[1]: ("concerned", None),
-        ids[2]: (None, None),
+    zero = {"total": 0, "like": 0, "love": 0, "insightful": 0, "celebrate": 0, "concerned": 0}
+    assert {r[0]: (r[1], r[2], reaction_counts(r[3])) for r in rows} == {
+        ids[0]: ("love", 4, {**zero, "total": 2, "love": 2}),
+        ids[1]: ("concerned", None, {**zero, "total": 1, "concerned": 1}),
+        ids[2]: (None, None, zero),
     }
 
 
@@ -100,13 +82,3 @@ async def test_forget_author_keeps_the_figures(people, as_employee, published, a
     assert r.json()["items"][0]["author"] is None
     r = await admin.get(f"/v1/messages/{message_id}/feedback")
     assert r.json()["reactions"]["like"] == 1
-
-
-def test_feed_feedback_api_shape():
-    item = FeedFeedback(my_reaction="love", my_pulse=4).out(pulse_question="¿Confías?")
-    assert item.model_dump() == {
-        "my_reaction": "love",
-        "my_pulse": 4,
-        "reactions": {"like": 0, "love": 0, "insightful": 0, "celebrate": 0, "concerned": 0},
-        "pulse_question": "¿Confías?",
-    }

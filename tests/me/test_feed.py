@@ -174,6 +174,18 @@ async def test_feed_holds_live_messages_sent_to_the_caller_newest_first(world, a
         "read_at": None,
         "acknowledged_at": None,
         "acknowledge_by": None,
+        "pulse_question": None,
+        "feedback": {"reactions": True, "comments": True, "anonymous_comments": False},
+        "reactions": {
+            "total": 0,
+            "like": 0,
+            "love": 0,
+            "insightful": 0,
+            "celebrate": 0,
+            "concerned": 0,
+        },
+        "my_reaction": None,
+        "my_pulse": None,
     }
     assert item["published_at"].endswith("Z")
 
