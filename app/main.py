@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
@@ -14,6 +14,7 @@ from app.core.health import router as health_router
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
 from app.core.scheduler import Scheduler
+from app.core.validators import reject_nul_characters
 from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
 from app.feedback.router import router as feedback_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul_characters)],
     )
     app.state.settings = settings
     install_error_handlers(app)

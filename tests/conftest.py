@@ -85,6 +85,7 @@ def settings(database_url: str) -> Settings:
         run_scheduler=False,
         jwt_algorithms="HS256",
         jwt_secret=TEST_JWT_SECRET,
+        rate_limit_per_minute=0,  # tests/hardening/test_rate_limit.py turns it on where it tests it
     )
 
 

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     reminder_batch_interval_hours: float = Field(default=24.0, gt=0)
     manual_reminder_interval_minutes: float = Field(default=60.0, ge=0)
 
+    # Per credential (API token or employee) and per process; 0 turns limiting off.
+    rate_limit_per_minute: int = Field(default=1200, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_bulk_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)

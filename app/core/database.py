@@ -8,6 +8,7 @@ from typing import TypeVar
 from sqlalchemy import JSON, DateTime, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -36,6 +37,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
@@ -73,7 +78,7 @@ def create_engine(settings: Settings | None = None) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -85,6 +90,21 @@ def create_engine(settings: Settings | None = None) -> AsyncEngine:
             "server_settings": {"application_name": "brandcast"},
         },
     )
+    _replace_closed_connections(engine)
+    return engine
+
+
+def _replace_closed_connections(engine: AsyncEngine) -> None:
+    # After a database restart or failover, pooled connections are dead; asyncpg already knows
+    # it (the server closed the socket), so look before use and let the pool connect afresh,
+    # instead of failing the request that drew one. A local flag, not a round trip like
+    # `pool_pre_ping`. A connection that dies mid-request still fails that request (503) and
+    # SQLAlchemy then invalidates the whole pool.
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection, _record, _proxy) -> None:
+        raw = getattr(dbapi_connection, "_connection", None)
+        if raw is not None and raw.is_closed():
+            raise DisconnectionError()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

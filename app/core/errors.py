@@ -4,6 +4,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg import exceptions as asyncpg_exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -80,6 +81,10 @@ class ValidationFailed(AppError):
         super().__init__(detail or _summarize(errors), errors=errors, **kw)
 
 
+class TooManyRequests(AppError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
@@ -137,14 +142,74 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+# SQLSTATE classes meaning "the database cannot serve this now, try again": connection
+# exception, transaction rollback (deadlock, serialization), insufficient resources, operator
+# intervention (shutting down, starting up, statement cancelled).
+_RETRYABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+# Class 22, data exception: a value the database cannot hold or compare (NUL in text, out of
+# range). Validation should have refused it first; this keeps a missed case from being a 500.
+_DATA_EXCEPTION_CLASS = "22"
+# Raised by the database layer, not by the code: mapped to 503 or 422 by `_database_error`.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if isinstance(code, str) else ""
+
+
+def _is_bad_value(exc: BaseException) -> bool:
+    if isinstance(exc, OverflowError):  # e.g. an integer SQLite cannot store
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if _sqlstate(exc).startswith(_DATA_EXCEPTION_CLASS):
+        return True
+    # asyncpg refuses some arguments before sending them (an integer beyond 64 bits)
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return isinstance(cause, asyncpg_exceptions.DataError)
+
+
 def _is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.TimeoutError | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        return (
+            bool(exc.connection_invalidated)
+            or isinstance(exc, sa_exc.OperationalError)
+            or _sqlstate(exc)[:2] in _RETRYABLE_SQLSTATE_CLASSES
+            or (isinstance(exc, sa_exc.InterfaceError) and not _is_bad_value(exc))
         )
     return isinstance(exc, OSError)
+
+
+def _database_error(exc: BaseException) -> JSONResponse:
+    if _is_bad_value(exc):
+        logger.warning("the database refused a value: %s", exc.__class__.__name__)
+        errors = [field_error("request", "A value cannot be stored or compared.", "value_error")]
+        return problem_response(
+            422,
+            title="Validation failed",
+            detail="A value in the request cannot be stored or compared (out of range, or a "
+            "character such as NUL that text cannot hold).",
+            slug="validation-error",
+            errors=errors,
+        )
+    if _is_database_unavailable(exc):
+        logger.error("database unavailable: %s", exc.__class__.__name__)
+        return problem_response(
+            503,
+            detail="The database is not reachable; try again shortly.",
+            slug="service-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    logger.error("unhandled database error", exc_info=exc)
+    return problem_response(500, detail="An unexpected error occurred.", slug="internal-error")
 
 
 def _leaf_routes(routes):
@@ -188,6 +253,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's 400 for a body its JSON parser gave up on: nesting past any real need
+            errors = [field_error("body", "The JSON nests too deeply.", "json_invalid")]
+            return problem_response(
+                422,
+                title="Validation failed",
+                detail=_summarize(errors),
+                slug="validation-error",
+                errors=errors,
+            )
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No such resource."
@@ -207,15 +282,17 @@ def install_error_handlers(app: FastAPI) -> None:
             slug="conflict",
         )
 
+    # Handled here rather than by the catch-all below: answered like any other error, without
+    # the traceback the server logs for an exception that escapes the application.
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        return _database_error(exc)
+
+    for exc_class in DATABASE_ERRORS:
+        app.add_exception_handler(exc_class, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        if _is_database_unavailable(exc):
-            logger.error("database unavailable: %s", exc.__class__.__name__)
-            return problem_response(
-                503,
-                detail="The database is not reachable; try again shortly.",
-                slug="service-unavailable",
-                headers={"Retry-After": "5"},
-            )
+        if _is_database_unavailable(exc) or _is_bad_value(exc):
+            return _database_error(exc)
         logger.exception("unhandled error")
         return problem_response(500, detail="An unexpected error occurred.", slug="internal-error")

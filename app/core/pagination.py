@@ -87,12 +87,33 @@ def page_params(
 Pagination = Annotated[PageParams, Depends(page_params)]
 
 
+_INT64 = 2**63
+
+
+def _fits(value: Any, key: ColumnElement) -> bool:
+    """Whether a decoded cursor value has the type of its sort column (a tampered or foreign
+    cursor must be a 422, not a comparison the database refuses or answers oddly)."""
+    try:
+        expected = key.type.python_type
+    except NotImplementedError:
+        return value is not None
+    if value is None or isinstance(value, bool) is not (expected is bool):
+        return False
+    if expected is int:
+        return isinstance(value, int) and -_INT64 <= value < _INT64
+    if expected is float:
+        return isinstance(value, int | float)
+    return isinstance(value, expected)
+
+
 def keyset(
     stmt: Select, params: PageParams, keys: Sequence[ColumnElement], *, descending: bool = True
 ) -> Select:
     """Order by `keys` (the last one unique) and start after the cursor; fetch one extra row."""
     if params.after is not None:
-        if len(params.after) != len(keys):
+        if len(params.after) != len(keys) or not all(
+            _fits(v, k) for v, k in zip(params.after, keys, strict=True)
+        ):
             raise ValidationFailed(
                 [field_error("query.cursor", "The cursor does not belong to this list.")]
             )

@@ -11,9 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from app.core.jwt import JWTConfigError, JWTVerifier
 from app.core.principal import Principal, Scope
+from app.core.ratelimit import RateLimiter, retry_after_header
 from app.core.session import SessionDep
 from app.me.service import SignedInEmployee, find_active_employee
 from app.tokens.service import authenticate_token
@@ -84,13 +85,40 @@ def _jwt_verifier(request: Request) -> JWTVerifier:
     return verifier
 
 
+def _rate_limiter(request: Request) -> RateLimiter | None:
+    state = request.app.state
+    try:
+        return state.rate_limiter
+    except AttributeError:
+        state.rate_limiter = RateLimiter.from_settings(state.settings)
+        return state.rate_limiter
+
+
+def _enforce_rate_limit(request: Request, principal: Principal) -> None:
+    limiter = _rate_limiter(request)
+    if limiter is None:
+        return
+    wait = limiter.hit(f"{principal.kind}:{principal.id}")
+    if wait is not None:
+        retry_after = retry_after_header(wait)
+        raise TooManyRequests(
+            f"This credential made too many requests; retry in {retry_after} s.",
+            headers={"Retry-After": retry_after},
+        )
+
+
 async def _sign_in_employee(
     session: AsyncSession, settings: Settings, verifier: JWTVerifier, token: str
 ) -> Caller:
     claims = await verifier.verify(token)
     claim = settings.jwt_employee_claim
     value = claims.get(claim)
-    if not isinstance(value, str) or not value or len(value) > MAX_EMPLOYEE_CLAIM_LENGTH:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_EMPLOYEE_CLAIM_LENGTH
+        or "\x00" in value  # PostgreSQL text cannot hold NUL: it names nobody
+    ):
         raise Unauthorized(f"The token does not name an employee in its `{claim}` claim.")
     employee = await find_active_employee(session, value=value, by_email=claim == "email")
     if employee is None:
@@ -111,13 +139,21 @@ async def identify(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """Turn the bearer credential into a Caller; API tokens are told apart from JWTs by prefix."""
+    """Turn the bearer credential into a Caller; API tokens are told apart from JWTs by prefix.
+
+    Rate limiting applies here, once per request, keyed by the credential it names.
+    """
     if credentials is None or not credentials.credentials:
         raise Unauthorized()
     raw = credentials.credentials
     if raw.startswith(API_TOKEN_PREFIX):
-        return Caller(principal=await authenticate_token(session, raw))
-    return await _sign_in_employee(session, request.app.state.settings, _jwt_verifier(request), raw)
+        caller = Caller(principal=await authenticate_token(session, raw))
+    else:
+        caller = await _sign_in_employee(
+            session, request.app.state.settings, _jwt_verifier(request), raw
+        )
+    _enforce_rate_limit(request, caller.principal)
+    return caller
 
 
 async def authenticate(caller: Annotated[Caller, Depends(identify)]) -> Principal:

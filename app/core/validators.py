@@ -1,10 +1,15 @@
-"""Field types shared across areas: BCP 47 locales and ISO 3166-1 country codes."""
+"""Field types shared across areas: BCP 47 locales and ISO 3166-1 country codes; and the one
+check every request gets: no NUL characters, which PostgreSQL text and JSONB cannot hold."""
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import langcodes
 import pycountry
+from fastapi import Request
 from pydantic import AfterValidator, Field
+
+from app.core.errors import ValidationFailed, field_error, format_loc
 
 
 def normalize_locale(value: str) -> str:
@@ -30,3 +35,59 @@ LocaleTag = Annotated[
 CountryCode = Annotated[
     str, Field(min_length=2, max_length=2, examples=["ES"]), AfterValidator(normalize_country)
 ]
+
+
+NUL = "\x00"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NUL_MESSAGE = "Text must not contain NUL characters (U+0000)."
+
+
+def _nul_location(document: Any) -> tuple[Any, ...] | None:
+    """Where the first NUL is in a parsed JSON document (iterative: documents nest deeply)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ("body",))]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return loc
+        elif isinstance(value, dict):
+            for key in value:
+                if NUL in key:
+                    return (*loc, key.replace(NUL, "\\u0000"))
+            stack.extend((item, (*loc, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((value[i], (*loc, i)) for i in reversed(range(len(value))))
+    return None
+
+
+def _refuse(loc: tuple[Any, ...]) -> ValidationFailed:
+    return ValidationFailed([field_error(format_loc(loc), _NUL_MESSAGE, "string_nul")])
+
+
+async def reject_nul_characters(request: Request) -> None:
+    """422 for a NUL character anywhere in the path, the query or a JSON body.
+
+    One check for every operation, so that each area need not remember it and both databases
+    answer alike (SQLite would store NUL; PostgreSQL refuses it with a server error). The cost
+    is a substring search of the raw body; the JSON is parsed again only to name the field.
+    """
+    scope = request.scope
+    if NUL in scope["path"]:
+        for name, value in request.path_params.items():
+            if isinstance(value, str) and NUL in value:
+                raise _refuse(("path", name))
+        raise _refuse(("path",))
+    if b"%00" in scope["query_string"]:
+        for name, value in request.query_params.multi_items():
+            if NUL in name or NUL in value:
+                raise _refuse(("query", name.replace(NUL, "")))
+    if request.method in _BODY_METHODS:
+        body = await request.body()
+        # in JSON, NUL can only be written as the escape \u0000 (a raw control byte is invalid)
+        if b"\\u0000" in body:
+            try:
+                document = json.loads(body)
+            except (ValueError, RecursionError):
+                return  # not JSON: the operation's own parsing answers
+            if (found := _nul_location(document)) is not None:
+                raise _refuse(found)

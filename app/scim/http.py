@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core.errors import AppError, format_loc
+from app.core.errors import DATABASE_ERRORS, AppError, format_loc
 from app.employees.service import AlreadyTaken
 from app.scim.schemas import ERROR_SCHEMA, SCIM_MEDIA_TYPE, SCIM_PREFIX
 
@@ -111,6 +111,7 @@ def install_scim_errors(app: FastAPI) -> None:
         RequestValidationError,
         StarletteHTTPException,
         IntegrityError,
+        *DATABASE_ERRORS,
         Exception,
     ):
         fallback = app.exception_handlers.get(exc_class)

@@ -5,9 +5,10 @@ import hmac
 import secrets
 import string
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -61,23 +62,38 @@ async def authenticate_token(session: AsyncSession, raw: str) -> Principal:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("The API token has expired.")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        await session.execute(
-            update(ApiToken)
-            .where(ApiToken.id == row.id)
-            .where(
-                or_(
-                    ApiToken.last_used_at.is_(None),
-                    ApiToken.last_used_at < now - LAST_USED_RESOLUTION,
-                )
-            )
-            .values(last_used_at=now)
-        )
+        await _touch(session, row.id, now)
     return Principal(
         kind="token",
         id=str(row.id),
         name=row.name,
         scopes=frozenset(Scope(s) for s in row.scopes if s in Scope._value2member_map_),
     )
+
+
+async def _touch(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> None:
+    stmt = (
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .where(
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at < now - LAST_USED_RESOLUTION,
+            )
+        )
+        .values(last_used_at=now)
+    )
+    if session.bind.dialect.name != "sqlite":
+        await session.execute(stmt)
+        return
+    # On SQLite a read request's transaction cannot become a writer once another connection has
+    # committed since it began (SQLITE_BUSY_SNAPSHOT, no waiting): `last_used_at` is
+    # bookkeeping, so it waits for this token's next request rather than failing this one.
+    try:
+        async with session.begin_nested():
+            await session.execute(stmt)
+    except OperationalError:
+        pass
 
 
 def _new_prefix() -> str:

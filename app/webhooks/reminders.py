@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.config import Settings, get_settings
 from app.core.database import utcnow
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound, TooManyRequests
 from app.core.principal import Principal
 from app.employees.models import Employee
 from app.messages.models import Message, Status
@@ -35,10 +35,6 @@ OVERDUE = "overdue"
 MANUAL = "manual"
 # one pass at a time across replicas (PostgreSQL); SQLite writers are serialized anyway
 _ADVISORY_LOCK_KEY = 0x42434E5244554531  # "BCNRDUE1"
-
-
-class TooManyRequests(AppError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
 
 
 def _pending() -> Any:
