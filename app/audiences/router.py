@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from app.audiences import service
 from app.audiences.schemas import (
@@ -12,25 +12,15 @@ from app.audiences.schemas import (
     AudiencePreviewIn,
     AudienceUpdate,
 )
-from app.core.http import created, set_etag
+from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.pagination import Page, Pagination
 from app.core.security import AudiencesRead, AudiencesWrite
 from app.core.session import SessionDep
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` you read; 412 if the audience changed since."),
-]
 
 NOT_FOUND = {404: {"description": "No audience with this id."}}
-PRECONDITION = {412: {"description": "`If-Match` does not match the current `ETag`."}}
-
-
-def _with_etag(response: Response, audience: AudienceOut) -> AudienceOut:
-    set_etag(response, audience.etag)
-    return audience
 
 
 @router.post(
@@ -45,7 +35,7 @@ async def create_audience(
 ) -> AudienceOut:
     audience = await service.create_audience(session, principal, data=data)
     created(response, f"/v1/audiences/{audience.id}")
-    return _with_etag(response, audience)
+    return with_etag(response, audience)
 
 
 @router.get("", operation_id="listAudiences", summary="List audiences, newest first")
@@ -78,7 +68,7 @@ async def get_audience(
     audience_id: uuid.UUID, session: SessionDep, principal: AudiencesRead, response: Response
 ) -> AudienceOut:
     audience = await service.get_audience(session, principal, audience_id=audience_id)
-    return _with_etag(response, audience)
+    return with_etag(response, audience)
 
 
 @router.patch(
@@ -87,7 +77,7 @@ async def get_audience(
     summary="Edit an audience",
     responses={
         **NOT_FOUND,
-        **PRECONDITION,
+        **PRECONDITION_FAILED,
         409: {"description": "Another audience has this `key`."},
     },
 )
@@ -102,7 +92,7 @@ async def update_audience(
     audience = await service.update_audience(
         session, principal, audience_id=audience_id, data=data, if_match=if_match
     )
-    return _with_etag(response, audience)
+    return with_etag(response, audience)
 
 
 @router.delete(
@@ -112,7 +102,7 @@ async def update_audience(
     summary="Delete an audience no scheduled or published message uses",
     responses={
         **NOT_FOUND,
-        **PRECONDITION,
+        **PRECONDITION_FAILED,
         409: {"description": "A scheduled or published message goes to this audience."},
     },
 )

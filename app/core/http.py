@@ -1,6 +1,8 @@
 """ETag and `If-Match` for editable resources, and `Location` for created ones."""
 
-from fastapi import Response
+from typing import Annotated, Protocol, TypeVar
+
+from fastapi import Header, Response
 
 from app.core.errors import PreconditionFailed
 
@@ -30,3 +32,23 @@ def set_etag(response: Response, etag: str) -> None:
 def created(response: Response, location: str) -> None:
     response.status_code = 201
     response.headers["Location"] = location
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The `ETag` you last read; 412 when the resource changed since."),
+]
+PRECONDITION_FAILED = {412: {"description": "`If-Match` does not match the current `ETag`."}}
+
+
+class _Tagged(Protocol):
+    etag: str
+
+
+Tagged = TypeVar("Tagged", bound=_Tagged)
+
+
+def with_etag(response: Response, resource: Tagged) -> Tagged:
+    """Answer `resource` with its `ETag` header."""
+    set_etag(response, resource.etag)
+    return resource

@@ -1,9 +1,9 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from app.core.http import created, set_etag
+from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
 from app.core.security import EmployeesRead, EmployeesWrite
 from app.core.session import SessionDep
@@ -20,10 +20,6 @@ router = APIRouter(prefix="/v1/employees", tags=["employees"])
 
 ExternalIdPath = Annotated[
     str, Path(min_length=1, max_length=255, description="The employee's HRIS key.")
-]
-IfMatch = Annotated[
-    str | None,
-    Header(description="The ETag you last read; 412 when the employee changed since."),
 ]
 
 

@@ -1,9 +1,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from app.core.http import created, set_etag
+from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.pagination import Page, Pagination
 from app.core.security import MessagesRead, MessagesWrite
 from app.core.session import SessionDep
@@ -22,10 +22,6 @@ from app.messages.schemas import (
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The `ETag` you read; 412 if the message changed since."),
-]
 TranslationLocale = Annotated[LocaleTag, Path(description="BCP 47 locale, e.g. `es-MX`.")]
 Reacknowledge = Annotated[
     bool,
@@ -39,12 +35,6 @@ Reacknowledge = Annotated[
 
 NOT_FOUND = {404: {"description": "No message with this id."}}
 CONFLICT = {409: {"description": "The message's status does not allow this."}}
-PRECONDITION = {412: {"description": "`If-Match` does not match the current `ETag`."}}
-
-
-def _with_etag(response: Response, message: MessageOut) -> MessageOut:
-    set_etag(response, message.etag)
-    return message
 
 
 @router.post("", status_code=201, operation_id="createMessage", summary="Create a draft message")
@@ -53,7 +43,7 @@ async def create_message(
 ) -> MessageOut:
     message = await service.create_message(session, principal, data=data)
     created(response, f"/v1/messages/{message.id}")
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.get("", operation_id="listMessages", summary="List messages, newest first")
@@ -93,14 +83,14 @@ async def get_message(
     message_id: uuid.UUID, session: SessionDep, principal: MessagesRead, response: Response
 ) -> MessageOut:
     message = await service.get_message(session, principal, message_id=message_id)
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.patch(
     "/{message_id}",
     operation_id="updateMessage",
     summary="Edit a message (a content change to a published one makes a new version)",
-    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION},
+    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
 async def update_message(
     message_id: uuid.UUID,
@@ -113,7 +103,7 @@ async def update_message(
     message = await service.update_message(
         session, principal, message_id=message_id, data=data, if_match=if_match
     )
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.delete(
@@ -121,7 +111,7 @@ async def update_message(
     status_code=204,
     operation_id="deleteMessage",
     summary="Delete a draft (anything else: 409, archive it instead)",
-    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION},
+    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
 async def delete_message(
     message_id: uuid.UUID, session: SessionDep, principal: MessagesWrite, if_match: IfMatch = None
@@ -133,7 +123,7 @@ async def delete_message(
     "/{message_id}/translations/{locale}",
     operation_id="putMessageTranslation",
     summary="Add or replace a translation",
-    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION},
+    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
 async def put_translation(
     message_id: uuid.UUID,
@@ -154,7 +144,7 @@ async def put_translation(
         if_match=if_match,
         require_reacknowledgement=require_reacknowledgement,
     )
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.delete(
@@ -164,7 +154,7 @@ async def put_translation(
     responses={
         404: {"description": "No such message, or no translation into this locale."},
         **CONFLICT,
-        **PRECONDITION,
+        **PRECONDITION_FAILED,
     },
 )
 async def delete_translation(
@@ -184,14 +174,14 @@ async def delete_translation(
         if_match=if_match,
         require_reacknowledgement=require_reacknowledgement,
     )
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.post(
     "/{message_id}/publish",
     operation_id="publishMessage",
     summary="Publish now, or schedule for a future `publish_at`",
-    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION},
+    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
 async def publish_message(
     message_id: uuid.UUID,
@@ -208,14 +198,14 @@ async def publish_message(
         publish_at=data.publish_at if data else None,
         if_match=if_match,
     )
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.post(
     "/{message_id}/archive",
     operation_id="archiveMessage",
     summary="Archive: stop delivering a published message (reports stay)",
-    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION},
+    responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
 async def archive_message(
     message_id: uuid.UUID,
@@ -227,7 +217,7 @@ async def archive_message(
     message = await service.archive_message(
         session, principal, message_id=message_id, if_match=if_match
     )
-    return _with_etag(response, message)
+    return with_etag(response, message)
 
 
 @router.get(

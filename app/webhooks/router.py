@@ -2,10 +2,10 @@ import uuid
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.core.config import Settings
-from app.core.http import created, set_etag
+from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
 from app.core.security import MessagesWrite, WebhooksAdmin
 from app.core.session import SessionDep
@@ -30,9 +30,6 @@ def _settings(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
-IfMatch = Annotated[
-    str | None, Header(description="The `ETag` you read; 412 if the webhook changed since.")
-]
 
 
 @router.post(
