@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, func, select, update
+from sqlalchemy import RowMapping, Select, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -28,6 +28,7 @@ from app.receipts.access import (
     delivery_for,
     delivery_of,
     delivery_select,
+    delivery_statement,
     not_acknowledged,
     visible_to,
 )
@@ -35,7 +36,9 @@ from app.receipts.models import Acknowledgement, Recipient
 from app.webhooks.outbox import emit
 
 # Exactly what `MeOut` shows, so signing in also answers `GET /v1/me` without a second query.
-PROFILE_COLUMNS = tuple(getattr(Employee, name) for name in MeOut.model_fields)
+# Table columns, not the entity's attributes: selects of them skip the ORM's result setup.
+_EMPLOYEES = Employee.__table__.c
+PROFILE_COLUMNS = tuple(_EMPLOYEES[name] for name in MeOut.model_fields)
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,29 @@ class SignedInEmployee:
         return self.record["display_name"]
 
 
+def _sign_in_statement(key: Any) -> Select:
+    return select(_EMPLOYEES.id, *PROFILE_COLUMNS).where(
+        key == bindparam("value"), _EMPLOYEES.active.is_(True)
+    )
+
+
+# Sign-in runs on every employee request: its statements are built once (bench/RESULTS.md).
+_SIGN_IN = {
+    False: _sign_in_statement(_EMPLOYEES.external_id),
+    True: _sign_in_statement(_EMPLOYEES.email),
+}
+
+
 async def find_active_employee(
     session: AsyncSession, *, value: str, by_email: bool = False
 ) -> SignedInEmployee | None:
     """The active employee whose `external_id` (or lower-cased e-mail) is `value`; one query."""
-    key = Employee.email == value.lower() if by_email else Employee.external_id == value
-    stmt = select(Employee.id, *PROFILE_COLUMNS).where(key, Employee.active.is_(True))
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    stmt = _SIGN_IN[by_email]
+    row = (
+        (await session.execute(stmt, {"value": value.lower() if by_email else value}))
+        .mappings()
+        .one_or_none()
+    )
     return SignedInEmployee(id=row["id"], record=row) if row is not None else None
 
 
@@ -236,27 +255,32 @@ def content_sha256(*, title: str, body: str, locale: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_ACKS, _MESSAGES, _RECIPIENTS = (
+    Acknowledgement.__table__.c,
+    Message.__table__.c,
+    Recipient.__table__.c,
+)
 _ACK_RECORD = (
-    Acknowledgement.id.label("ack_id"),
-    Acknowledgement.version.label("ack_version"),
-    Acknowledgement.statement.label("ack_statement"),
-    Acknowledgement.locale.label("ack_locale"),
-    Acknowledgement.content_sha256.label("ack_sha256"),
-    Acknowledgement.acknowledged_at.label("ack_at"),
+    _ACKS.id.label("ack_id"),
+    _ACKS.version.label("ack_version"),
+    _ACKS.statement.label("ack_statement"),
+    _ACKS.locale.label("ack_locale"),
+    _ACKS.content_sha256.label("ack_sha256"),
+    _ACKS.acknowledged_at.label("ack_at"),
 )
 _ACK_CONTENT = (
-    Message.title,
-    Message.summary,
-    Message.body,
-    Message.locale,
-    Message.translations,
-    Message.acknowledgement_text,
+    _MESSAGES.title,
+    _MESSAGES.summary,
+    _MESSAGES.body,
+    _MESSAGES.locale,
+    _MESSAGES.translations,
+    _MESSAGES.acknowledgement_text,
 )
 # the acknowledgement of the message's current round, if the caller gave one
 _CURRENT_ACK = and_(
-    Acknowledgement.message_id == Recipient.message_id,
-    Acknowledgement.employee_id == Recipient.employee_id,
-    Acknowledgement.acknowledgement_version == Message.acknowledgement_version,
+    _ACKS.message_id == _RECIPIENTS.message_id,
+    _ACKS.employee_id == _RECIPIENTS.employee_id,
+    _ACKS.acknowledgement_version == _MESSAGES.acknowledgement_version,
 )
 
 
@@ -272,11 +296,30 @@ def _ack_out(message_id: uuid.UUID, row: Any) -> AcknowledgementOut:
     )
 
 
-def _insert_ignoring_duplicates(session: AsyncSession):
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(Acknowledgement).on_conflict_do_nothing(
-        index_elements=["message_id", "employee_id", "acknowledgement_version"]
+# The acknowledgement's statements are built once, with bound parameters and on the tables:
+# building them per request and the ORM's bulk-DML bookkeeping cost more than the database
+# work (bench/RESULTS.md).
+_ACK_DELIVERY = delivery_statement(
+    bindparam("employee_id"), bindparam("message_id"), (*_ACK_CONTENT, *_ACK_RECORD)
+).outerjoin(Acknowledgement.__table__, _CURRENT_ACK)
+_INSERT_ACK = {
+    name: dialect.insert(Acknowledgement.__table__)
+    .on_conflict_do_nothing(index_elements=["message_id", "employee_id", "acknowledgement_version"])
+    .returning(_ACKS.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_RECORD_ACK = (
+    update(Recipient.__table__)
+    .where(
+        _RECIPIENTS.message_id == bindparam("b_message_id"),
+        _RECIPIENTS.employee_id == bindparam("b_employee_id"),
     )
+    .values(
+        acknowledged_at=bindparam("b_at"),
+        acknowledged_version=bindparam("b_version"),
+        read_at=func.coalesce(_RECIPIENTS.read_at, bindparam("b_at")),
+    )
+)
 
 
 async def acknowledge(
@@ -294,10 +337,8 @@ async def acknowledge(
     statements (delivery with content, insert, recipient update, audit); after that, one.
     """
     now = utcnow()
-    stmt = delivery_select(
-        principal, message_id=message_id, columns=(*_ACK_CONTENT, *_ACK_RECORD)
-    ).outerjoin(Acknowledgement, _CURRENT_ACK)
-    row = (await session.execute(stmt)).one_or_none()
+    ids = {"employee_id": principal.employee_id, "message_id": message_id}
+    row = (await session.execute(_ACK_DELIVERY, ids)).one_or_none()
     delivery = delivery_of(row)
     if not delivery.requires_acknowledgement:
         raise Conflict("This message asks for no acknowledgement.")
@@ -317,9 +358,7 @@ async def acknowledge(
         "acknowledged_at": now,
     }
     inserted = (
-        await session.execute(
-            _insert_ignoring_duplicates(session).values(values).returning(Acknowledgement.id)
-        )
+        await session.execute(_INSERT_ACK[session.bind.dialect.name], values)
     ).scalar_one_or_none()
     if inserted is None:  # a concurrent request of the same caller won
         winner = (
@@ -333,13 +372,13 @@ async def acknowledge(
         ).one()
         return _ack_out(message_id, winner), False
     await session.execute(
-        update(Recipient)
-        .where(_recipient_row(principal, message_id))
-        .values(
-            acknowledged_at=now,
-            acknowledged_version=delivery.version,
-            read_at=func.coalesce(Recipient.read_at, now),
-        )
+        _RECORD_ACK,
+        {
+            "b_message_id": message_id,
+            "b_employee_id": principal.employee_id,
+            "b_at": now,
+            "b_version": delivery.version,
+        },
     )
     await record(
         session,
@@ -373,7 +412,7 @@ async def get_acknowledgement(
 ) -> AcknowledgementOut:
     """The caller's acknowledgement of the message's current version (404 when none)."""
     stmt = delivery_select(principal, message_id=message_id, columns=_ACK_RECORD).outerjoin(
-        Acknowledgement, _CURRENT_ACK
+        Acknowledgement.__table__, _CURRENT_ACK
     )
     row = (await session.execute(stmt)).one_or_none()
     delivery_of(row)

@@ -69,13 +69,16 @@ class Delivery:
         )
 
 
+# Table columns, not entity attributes: statements made only of them skip the ORM's execution
+# path, which costs more than the query on the acknowledgement's hot path (bench/RESULTS.md).
+_MESSAGES, _RECIPIENTS = Message.__table__, Recipient.__table__
 DELIVERY_COLUMNS = (
-    Message.id,
-    Message.status,
-    Message.expires_at,
-    Message.version,
-    Message.acknowledgement_version,
-    Message.requires_acknowledgement,
+    _MESSAGES.c.id,
+    _MESSAGES.c.status,
+    _MESSAGES.c.expires_at,
+    _MESSAGES.c.version,
+    _MESSAGES.c.acknowledgement_version,
+    _MESSAGES.c.requires_acknowledgement,
 )
 
 
@@ -84,14 +87,20 @@ def delivery_select(
 ) -> Select:
     """The caller's delivery of one published or archived message: the `Delivery` fields, then
     `columns`. Callers may join more to it; read the row back with `delivery_of`."""
+    return delivery_statement(principal.employee_id, message_id, columns)
+
+
+def delivery_statement(employee_id: Any, message_id: Any, columns: Sequence[Any] = ()) -> Select:
+    """`delivery_select` for an employee and a message given as values or as bound parameters
+    (`bindparam`), so that hot paths can build it once and execute it with the ids."""
     return (
         select(*DELIVERY_COLUMNS, *columns)
-        .select_from(Recipient)
-        .join(Message, Message.id == Recipient.message_id)
+        .select_from(_RECIPIENTS)
+        .join(_MESSAGES, _MESSAGES.c.id == _RECIPIENTS.c.message_id)
         .where(
-            Recipient.employee_id == principal.employee_id,
-            Recipient.message_id == message_id,
-            Message.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
+            _RECIPIENTS.c.employee_id == employee_id,
+            _RECIPIENTS.c.message_id == message_id,
+            _MESSAGES.c.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
         )
     )
 

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from app.core.database import UTCDateTime
@@ -20,9 +20,9 @@ class Recipient(SQLModel, table=True):
     message_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     )
-    employee_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    )
+    # No foreign key to `employees` (migration 0009): checking it on each of a publication's
+    # rows cost more than the insert, and employees are never deleted, only anonymized.
+    employee_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
     targeted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
