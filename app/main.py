@@ -14,6 +14,7 @@ from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
+from app.core.openapi import install_openapi
 from app.core.scheduler import Scheduler
 from app.core.validators import reject_nul_characters
 from app.employees.router import router as employees_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_scim_errors(app)  # SCIM error bodies under /scim, problem+json elsewhere
+    install_openapi(app)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     # The employee routes first: they take most of the traffic, and a request is matched
     # against the routes in this order (15% of an acknowledgement's CPU when they came fifth).

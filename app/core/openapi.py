@@ -1,0 +1,143 @@
+"""The OpenAPI document, with the error responses the service really sends.
+
+FastAPI documents every 422 as its own `HTTPValidationError` in `application/json` and knows
+nothing of the errors raised by dependencies (credentials, scopes, rate limits, the database).
+Integrators read this document to write their error handling, so every error response of the
+`/v1` operations is described here as what goes over the wire: `application/problem+json`
+(RFC 9457), with `errors` naming each bad field on a 422. SCIM operations keep their SCIM
+error bodies (`ScimError`), documented by their router.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.errors import PROBLEM_MEDIA_TYPE
+
+
+class FieldError(BaseModel):
+    loc: str = Field(description="Where: `body.rule.all[1].value`, `query.limit`, …")
+    msg: str = Field(description="What is wrong, for a person.")
+    type: str = Field(description="A machine-readable kind, such as `missing` or `value_error`.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem; some problems add members of their own (e.g. `current_etag`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(
+        description="`urn:brandcast:problem:<slug>`, or `about:blank` for a plain HTTP status.",
+        examples=["urn:brandcast:problem:not-found"],
+    )
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No message with this id."])
+
+
+class ValidationProblem(Problem):
+    """A 422: the request was understood but a value in it is not acceptable."""
+
+    errors: list[FieldError] = Field(description="Every bad field, not only the first.")
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
+# Shared responses (`components.responses`), referred to by every operation they apply to.
+_SHARED: dict[str, tuple[str, dict[str, Any]]] = {
+    "401": (
+        "Unauthorized",
+        {"description": "No credential, or one that is invalid, expired or revoked."},
+    ),
+    "403": (
+        "Forbidden",
+        {
+            "description": "The credential may not do this: a scope is missing, or the route "
+            "is for employees (or for API tokens) only."
+        },
+    ),
+    "413": ("PayloadTooLarge", {"description": "The body is larger than the route accepts."}),
+    "422": (
+        "ValidationFailed",
+        {"description": "A value is not valid: `errors` names each bad field."},
+    ),
+    "429": (
+        "TooManyRequests",
+        {
+            "description": "Too many requests with this credential; retry after `Retry-After`.",
+            "headers": _RETRY_AFTER,
+        },
+    ),
+    "503": (
+        "ServiceUnavailable",
+        {
+            "description": "The database (or the JWT key source) is not reachable; retry "
+            "after `Retry-After`.",
+            "headers": _RETRY_AFTER,
+        },
+    ),
+}
+# what every operation behind a credential may answer besides its own errors
+_CREDENTIAL_ERRORS = ("401", "403", "429", "503")
+
+
+def _problem_content(code: str) -> dict[str, Any]:
+    name = "ValidationProblem" if code == "422" else "Problem"
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+def _shared(code: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{_SHARED[code][0]}"}
+
+
+def document_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error responses of every `/v1` operation as problem+json, in place."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in (FieldError, Problem, ValidationProblem):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    components["responses"] = {
+        name: {**response, "content": _problem_content(code)}
+        for code, (name, response) in _SHARED.items()
+    }
+    for path, operations in document.get("paths", {}).items():
+        if path.startswith("/scim/"):
+            continue
+        for operation in operations.values():
+            responses = operation["responses"]
+            if "security" in operation:
+                for code in _CREDENTIAL_ERRORS:
+                    responses.setdefault(code, _shared(code))
+            if "requestBody" in operation:
+                responses.setdefault("413", _shared("413"))
+            if "422" in responses:
+                responses["422"] = _shared("422")
+            for code, response in responses.items():
+                if code[0] in "45" and "$ref" not in response:
+                    response["content"] = _problem_content(code)
+            operation["responses"] = dict(sorted(responses.items()))
+    text = repr(document["paths"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}'" not in text:
+            schemas.pop(unused, None)
+    components["schemas"] = dict(sorted(schemas.items()))
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve (and cache) the document with the error responses described."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
