@@ -40,7 +40,7 @@ def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
+def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
     """One aggregate: the brand messages of the period, per unit.
 
     Two per-employee sums, each a hash aggregate over one table joined to the few messages:
@@ -153,7 +153,9 @@ async def brand_alignment(
         # switches to after five runs suits a 90-day period, not a week (5x slower measured).
         await session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    stmt = _statement(session.bind.dialect.name, since=since, until=until, tag=tag, unit=unit)
+    stmt = alignment_statement(
+        session.bind.dialect.name, since=since, until=until, tag=tag, unit=unit
+    )
     rows: dict[str, dict[str, int]] = {}
     for row in (await session.execute(stmt)).mappings():
         label = group_label(row["unit"])
