@@ -29,7 +29,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -45,7 +45,7 @@ from app.core.migrations import upgrade
 from app.core.pagination import PageParams, keyset
 from app.core.principal import Principal
 from app.main import create_app
-from app.me.service import FEED_COLUMNS, list_feed
+from app.me.service import feed_columns, languages_of, list_feed
 from app.messages.models import Message
 from app.receipts.access import visible_to
 from app.receipts.reports import message_facts, message_stats, stats_statement
@@ -187,21 +187,38 @@ async def run(url: str, employees: int, calls: int) -> None:
             async with db.session_scope(write=False) as session:
                 await list_feed(session, principal, page=page, prefs=("es-mx", "en"))
 
+        placeholder = uuid.uuid4()
         stmt = keyset(
             visible_to(
-                Principal(kind="employee", id="", name="", employee_id=uuid.uuid4()),
+                Principal(kind="employee", id="", name="", employee_id=placeholder),
                 utcnow(),
-                *FEED_COLUMNS,
+                *feed_columns("postgresql"),
             ),
             page,
             [Message.published_at, Message.id],
         )
-        sql = str(stmt.compile(dialect=postgresql.asyncpg.dialect()))
+        compiled = stmt.compile(dialect=postgresql.asyncpg.dialect())
+        sql = str(compiled)
         prepared = await raw.prepare(sql)
+        languages = languages_of(("es-mx", "en"))
+
+        def raw_args(employee_id: uuid.UUID) -> list:
+            """The statement's parameters, in order, for this employee and now."""
+            out = []
+            for name in compiled.positiontup:
+                value = compiled.params[name]
+                if name == "languages":
+                    value = languages
+                elif value == placeholder:
+                    value = employee_id
+                elif isinstance(value, datetime):
+                    value = utcnow()
+                out.append(value)
+            return out
 
         async def raw_call(i: int) -> None:
             async with raw.transaction():
-                await prepared.fetch(picks[i][0], "published", utcnow(), 51)
+                await prepared.fetch(*raw_args(picks[i][0]))
 
         # the same, decoding the JSON columns (`translations`, `tags`) as the service must
         decoding = await asyncpg.connect(dsn)
@@ -212,7 +229,7 @@ async def run(url: str, employees: int, calls: int) -> None:
 
         async def raw_decoding_call(i: int) -> None:
             async with decoding.transaction():
-                await prepared_decoding.fetch(picks[i][0], "published", utcnow(), 51)
+                await prepared_decoding.fetch(*raw_args(picks[i][0]))
 
         app = create_app(settings)
         async with LifespanManager(app):
@@ -248,9 +265,7 @@ async def run(url: str, employees: int, calls: int) -> None:
                     summary("GET /v1/me/messages (whole app, ASGI)", await timed(calls, http_call))
                 )
 
-        explain = await raw.fetch(
-            "EXPLAIN (ANALYZE, BUFFERS) " + sql, picks[0][0], "published", utcnow(), 51
-        )
+        explain = await raw.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *raw_args(picks[0][0]))
         print("\n" + "\n".join(r[0] for r in explain))
 
         system = Principal.system("bench")

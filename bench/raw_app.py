@@ -39,7 +39,7 @@ from app.core.principal import Principal
 from app.feedback.counts import reaction_counts
 from app.feedback.service import localized_pulse_question
 from app.me.locales import choose_locale, preferences
-from app.me.service import FEED_COLUMNS, content_sha256
+from app.me.service import content_sha256, feed_columns, languages_of
 from app.messages.models import DEFAULT_FEEDBACK, Message
 from app.receipts.access import visible_to
 
@@ -55,22 +55,32 @@ FROM employees WHERE external_id = $1 AND active IS true
 """
 
 
-def _feed_statement() -> tuple[str, Callable[[uuid.UUID, datetime], list[Any]]]:
+def _feed_statement() -> tuple[str, Callable[[uuid.UUID, datetime, list[str]], list[Any]]]:
     """The service's feed statement (first page of 50) as SQL text for asyncpg, and how to
     fill its parameters: compiled once from the service's own builders, so that the
     baseline always runs exactly the statement `list_feed` runs."""
     employee, now = uuid.UUID(int=0xB), datetime(2001, 2, 3, tzinfo=UTC)
     caller = Principal(kind="employee", id="", name="", employee_id=employee)
     stmt = keyset(
-        visible_to(caller, now, *FEED_COLUMNS),
+        visible_to(caller, now, *feed_columns("postgresql")),
         PageParams(limit=LIMIT, after=None),
         [Message.published_at, Message.id],
     )
     compiled = stmt.compile(dialect=postgresql.asyncpg.dialect())
-    values = [compiled.params[name] for name in compiled.positiontup]
+    names = list(compiled.positiontup)
+    values = [compiled.params[name] for name in names]
 
-    def args(employee_id: uuid.UUID, at: datetime) -> list[Any]:
-        return [employee_id if v == employee else at if v == now else v for v in values]
+    def args(employee_id: uuid.UUID, at: datetime, languages: list[str]) -> list[Any]:
+        return [
+            languages
+            if name == "languages"
+            else employee_id
+            if value == employee
+            else at
+            if value == now
+            else value
+            for name, value in zip(names, values, strict=True)
+        ]
 
     return str(compiled), args
 
@@ -211,8 +221,10 @@ async def feed(request: Request) -> Response:
         me = await conn.fetchrow(EMPLOYEE_SQL, subject)
         if me is None:
             return _problem(401, "The token names no active employee.")
-        rows = await conn.fetch(FEED_SQL, *feed_args(me["id"], datetime.now(UTC)))
-    prefs = preferences(request.headers.get("accept-language"), me["locale"])
+        prefs = preferences(request.headers.get("accept-language"), me["locale"])
+        rows = await conn.fetch(
+            FEED_SQL, *feed_args(me["id"], datetime.now(UTC), languages_of(prefs))
+        )
     more = len(rows) > limit
     rows = rows[:limit]
     items = []

@@ -6,15 +6,29 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, and_, bindparam, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    RowMapping,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.audit.service import record
-from app.core.database import utcnow
+from app.core.database import JSONType, utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
@@ -105,32 +119,61 @@ async def get_me(
 # key lookups), and the reaction counts one over the message's few count rows, so the feed stays
 # one statement whatever the number of reactions.
 
-FEED_COLUMNS = (
-    Message.id,
-    Message.category,
-    Message.priority,
-    Message.title,
-    Message.summary,
-    Message.body,
-    Message.locale,
-    Message.translations,
-    Message.tags,
-    Message.requires_acknowledgement,
-    Message.acknowledgement_text,
-    Message.version,
-    Message.acknowledgement_version,
-    Message.published_at,
-    Message.expires_at,
-    Recipient.read_at,
-    Recipient.acknowledged_at,
-    Recipient.acknowledged_version,
-    Recipient.due_at,
-    Message.pulse_question,
-    Message.feedback,
-    reaction_counts_column(Recipient.message_id).label("reaction_counts"),
-    my_reaction_column(Recipient.employee_id, Recipient.message_id).label("my_reaction"),
-    my_pulse_column(Recipient.employee_id, Recipient.message_id).label("my_pulse"),
-)
+
+def translations_in_languages(dialect: str) -> ColumnElement[Any]:
+    """The message's translations whose language is one of the `languages` parameter (a list
+    of bare language codes): the only ones `choose_locale` can serve to preferences in those
+    languages. A feed page otherwise carries every translation of its messages (about 10 KB of
+    JSON a message in the company bench, 80% of the page) to be decoded and mostly dropped."""
+    if dialect == "postgresql":
+        each = func.jsonb_each(Message.translations).table_valued("key", "value").alias("t")
+        language = func.split_part(func.lower(each.c.key), "-", 1)
+        chosen = func.jsonb_object_agg(each.c.key, each.c.value)
+        wanted = language == any_(bindparam("languages", type_=ARRAY(String)))
+    else:
+        each = func.json_each(Message.translations).table_valued("key", "value").alias("t")
+        key = func.lower(each.c.key)
+        dash = func.instr(key, "-")
+        language = case((dash > 0, func.substr(key, 1, dash - 1)), else_=key)
+        chosen = func.json_group_object(each.c.key, func.json(each.c.value))
+        wanted = language.in_(bindparam("languages", expanding=True))
+    return type_coerce(select(chosen).where(wanted).scalar_subquery(), JSONType)
+
+
+def languages_of(prefs: Sequence[str]) -> list[str]:
+    """The `languages` parameter of `translations_in_languages` for these preferences."""
+    return sorted({pref.split("-", 1)[0] for pref in prefs})
+
+
+@lru_cache(maxsize=4)
+def feed_columns(dialect: str) -> tuple[Any, ...]:
+    """What a feed item is made of; execute with `{"languages": languages_of(prefs)}`."""
+    return (
+        Message.id,
+        Message.category,
+        Message.priority,
+        Message.title,
+        Message.summary,
+        Message.body,
+        Message.locale,
+        translations_in_languages(dialect).label("translations"),
+        Message.tags,
+        Message.requires_acknowledgement,
+        Message.acknowledgement_text,
+        Message.version,
+        Message.acknowledgement_version,
+        Message.published_at,
+        Message.expires_at,
+        Recipient.read_at,
+        Recipient.acknowledged_at,
+        Recipient.acknowledged_version,
+        Recipient.due_at,
+        Message.pulse_question,
+        Message.feedback,
+        reaction_counts_column(Recipient.message_id).label("reaction_counts"),
+        my_reaction_column(Recipient.employee_id, Recipient.message_id).label("my_reaction"),
+        my_pulse_column(Recipient.employee_id, Recipient.message_id).label("my_pulse"),
+    )
 
 
 def localized(row: Any, prefs: Sequence[str]) -> tuple[str, str, str | None, str]:
@@ -185,9 +228,9 @@ async def list_feed(
 
     One statement: the caller's recipient rows (index on `employee_id, message_id`) joined to
     their messages, keyset-paginated on `(published_at, id)`, with the feedback subqueries of
-    `FEED_COLUMNS` (evaluated for the page's rows only, after the sort and limit).
+    `feed_columns` (evaluated for the page's rows only, after the sort and limit).
     """
-    stmt = visible_to(principal, utcnow(), *FEED_COLUMNS)
+    stmt = visible_to(principal, utcnow(), *feed_columns(session.bind.dialect.name))
     if state is FeedState.UNREAD:
         stmt = stmt.where(Recipient.read_at.is_(None))
     elif state is FeedState.UNACKNOWLEDGED:
@@ -195,7 +238,7 @@ async def list_feed(
     if category is not None:
         stmt = stmt.where(Message.category == category)
     stmt = keyset(stmt, page, [Message.published_at, Message.id])
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(stmt, {"languages": languages_of(prefs)})).all()
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     last = rows[-1] if more else None
@@ -213,8 +256,9 @@ async def get_feed_item(
     session: AsyncSession, principal: Principal, *, message_id: uuid.UUID, prefs: Sequence[str] = ()
 ) -> FeedItem:
     """One of the caller's live messages; 404 when it is not (or no longer) in their feed."""
-    stmt = visible_to(principal, utcnow(), *FEED_COLUMNS).where(Recipient.message_id == message_id)
-    row = (await session.execute(stmt)).one_or_none()
+    columns = feed_columns(session.bind.dialect.name)
+    stmt = visible_to(principal, utcnow(), *columns).where(Recipient.message_id == message_id)
+    row = (await session.execute(stmt, {"languages": languages_of(prefs)})).one_or_none()
     if row is None:
         raise NotFound("No message with this id was sent to you.")
     return FeedItem.model_validate(_feed_item(row, prefs))
