@@ -386,6 +386,11 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        assert self.proc is not None
+        return process_cpu_seconds(self.proc.pid)
+
     def peak_rss_mb(self) -> float:
         """VmHWM: the most resident memory the process has had."""
         assert self.proc is not None
@@ -393,6 +398,40 @@ class Server:
             if line.startswith("VmHWM"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmHWM")
+
+
+def process_cpu_seconds(pid: int | str) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this host (the server is local here)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                total += process_cpu_seconds(pid)
+    return total
+
+
+@dataclass
+class Cpu:
+    """CPU milliseconds per request of the server process and of PostgreSQL during a run."""
+
+    app_ms: float
+    postgres_ms: float
+
+    def line(self) -> str:
+        return f"CPU per request: server {self.app_ms:.2f} ms, PostgreSQL {self.postgres_ms:.2f} ms"
+
+
+def measured(server: "Server", run_wrk: Callable[[], "WrkResult"]) -> tuple["WrkResult", Cpu]:
+    app0, pg0 = server.cpu_seconds(), postgres_cpu_seconds()
+    result = run_wrk()
+    app1, pg1 = server.cpu_seconds(), postgres_cpu_seconds()
+    per = 1000 / max(1, result.requests)
+    return result, Cpu((app1 - app0) * per, (pg1 - pg0) * per)
 
 
 SERVICE_DIR = ROOT  # --service-dir: measure another checkout of the service (before/after)
@@ -584,6 +623,7 @@ async def measure_http(
         await check_equivalence(service, raw, employees[:5], pairs)
 
     results: dict[tuple[str, str], list[WrkResult]] = {}
+    cpus: dict[tuple[str, str], list[Cpu]] = {}
     rss: list[float] = []
 
     def ack_run(server: Server, seconds: int) -> WrkResult:
@@ -601,16 +641,23 @@ async def measure_http(
             with server:
                 run.mark(f"HTTP round {round_ + 1}, {server.name}")
                 wrk(server.url, "feed.lua", feed_tokens, args.warmup, args.connections)
-                feed = wrk(server.url, "feed.lua", feed_tokens, args.seconds, args.connections)
+                feed, feed_cpu = measured(
+                    server,
+                    lambda s=server: wrk(
+                        s.url, "feed.lua", feed_tokens, args.seconds, args.connections
+                    ),
+                )
                 before = await conn.fetchval("SELECT count(*) FROM acknowledgements")
                 ack_run(server, args.warmup)
-                ack = ack_run(server, args.seconds)
+                ack, ack_cpu = measured(server, lambda s=server: ack_run(s, args.seconds))
                 created = await conn.fetchval("SELECT count(*) FROM acknowledgements") - before
                 if server.name == "service":
                     rss.append(server.peak_rss_mb())
-            for kind, result in (("feed", feed), ("ack", ack)):
+            for kind, result, cpu in (("feed", feed, feed_cpu), ("ack", ack, ack_cpu)):
                 results.setdefault((kind, server.name), []).append(result)
+                cpus.setdefault((kind, server.name), []).append(cpu)
                 run.note("HTTP", f"round {round_ + 1} {kind:<4} {server.name:<7} {result.line()}")
+                run.note("HTTP", f"round {round_ + 1} {kind:<4} {server.name:<7} {cpu.line()}")
             run.note(
                 "HTTP",
                 f"round {round_ + 1} ack  {server.name:<7} acknowledgements created "
@@ -631,6 +678,9 @@ async def measure_http(
         run.add(Figure(f"{label}: p50 latency", ours.p50_ms, "ms", bare.p50_ms))
         p99 = ours.p99_ms / bare.p99_ms
         run.add(Figure(f"{label}: p99 latency", ours.p99_ms, "ms", bare.p99_ms, "≤ 2x", p99 <= 2))
+        cpu = statistics.median(c.app_ms for c in cpus[(kind, "service")])
+        bare_cpu = statistics.median(c.app_ms for c in cpus[(kind, "raw")])
+        run.add(Figure(f"{label}: server CPU per request (median)", cpu, "ms", bare_cpu))
     peak = max(rss)
     run.add(
         Figure("service peak RSS during the load (VmHWM)", peak, "MB", None, "< 300 MB", peak < 300)
@@ -907,9 +957,14 @@ async def measure_publication(target: str, conn: asyncpg.Connection, run: Run, r
 
 
 def profile(
-    target: str, conn_rows: list[str], pairs_rows: list[tuple[str, uuid.UUID]], seconds: int
+    target: str,
+    run: Run,
+    conn_rows: list[str],
+    pairs_rows: list[tuple[str, uuid.UUID]],
+    seconds: int,
 ) -> None:
-    """py-spy on the service under the feed and the acknowledgement load (not measured)."""
+    """py-spy on the service and on the baseline under the feed and the acknowledgement load
+    (not measured: the sampler slows the process it samples)."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
@@ -917,40 +972,59 @@ def profile(
     out.mkdir(exist_ok=True)
     tokens = WORK / "profile-feed.txt"
     tokens.write_text("\n".join(sign(e) for e in conn_rows) + "\n")
-    acks = WORK / "profile-ack.txt"
-    acks.write_text("\n".join(f"{sign(e)} {m}" for e, m in pairs_rows) + "\n")
-    with service_server(target) as service:
-        for kind, script, data in (("feed", "feed.lua", tokens), ("ack", "ack.lua", acks)):
-            wrk(service.url, script, data, 3, 16)
-            raw = out / f"{kind}.txt"
-            spy_proc = subprocess.Popen(
-                [str(spy), "record", "--pid", str(service.proc.pid), "--duration", str(seconds),
-                 "--rate", "200", "--format", "raw", "--nonblocking", "--output", str(raw)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            wrk(service.url, script, data, seconds, 16)
-            spy_proc.wait()
-            say(f"\n== profile of the service under the {kind} load ({raw})")
-            for line in summarize_profile(raw):
-                say("  " + line)
+    for turn, make in enumerate((service_server, raw_server)):
+        # pending pairs of its own for each server, so that both create acknowledgements
+        acks = WORK / f"profile-ack-{turn}.txt"
+        acks.write_text("\n".join(f"{sign(e)} {m}" for e, m in pairs_rows[turn::2]) + "\n")
+        with make(target) as server:
+            for kind, script, data in (("feed", "feed.lua", tokens), ("ack", "ack.lua", acks)):
+                wrk(server.url, script, data, 3, 16)
+                raw = out / f"{kind}-{server.name}.txt"
+                spy_proc = subprocess.Popen(
+                    [str(spy), "record", "--pid", str(server.proc.pid), "--duration",
+                     str(seconds), "--rate", "200", "--format", "raw", "--nonblocking",
+                     "--output", str(raw)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                wrk(server.url, script, data, seconds, 16)
+                spy_proc.wait()
+                section = f"profile: {server.name} under the {kind} load"
+                say(f"\n== {section} ({raw})")
+                for line in summarize_profile(raw):
+                    run.note(section, line)
 
 
-def summarize_profile(path: Path, top: int = 25) -> list[str]:
-    """Inclusive share of samples per function, from py-spy's collapsed stacks."""
-    inclusive: dict[str, int] = {}
+def _package(frame: str) -> str:
+    """`name (sqlalchemy/orm/session.py:12)` -> `sqlalchemy`; the service's own code -> `app`."""
+    match = re.search(r"\(([^()]*):\d+\)\s*$", frame)
+    path = match.group(1) if match else frame
+    if path.startswith("<frozen") or "/" not in path:
+        return "python" if path.endswith(".py") or path.startswith("<frozen") else path or "?"
+    return path.split("/", 1)[0]
+
+
+def summarize_profile(path: Path, top: int = 15) -> list[str]:
+    """Where the samples were, from py-spy's collapsed stacks: the share of each package in the
+    innermost frame (SQLAlchemy's greenlets split the stacks, so inclusive shares mislead), then
+    the functions with the most samples of their own."""
+    packages: dict[str, int] = {}
+    functions: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         total += n
-        seen = set()
-        for frame in stack.split(";"):
-            name = re.sub(r" \((.*/)?(site-packages/)?", " (", frame)
-            if name not in seen:
-                seen.add(name)
-                inclusive[name] = inclusive.get(name, 0) + n
-    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
-    return [f"{n / total:6.1%}  {name}" for name, n in ranked]
+        leaf = stack.split(";")[-1]
+        packages[_package(leaf)] = packages.get(_package(leaf), 0) + n
+        functions[leaf] = functions.get(leaf, 0) + n
+    by_package = sorted(packages.items(), key=lambda kv: -kv[1])[:top]
+    by_function = sorted(functions.items(), key=lambda kv: -kv[1])[:top]
+    return [
+        f"{total} samples; by package (innermost frame):",
+        *(f"{n / total:6.1%}  {name}" for name, n in by_package),
+        "by function (own samples):",
+        *(f"{n / total:6.1%}  {name}" for name, n in by_function),
+    ]
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -1076,7 +1150,7 @@ async def main(args: argparse.Namespace) -> None:
                 )
             ]
             await asyncio.to_thread(
-                profile, target, employees, await pending_pairs(conn, 20_000), args.profile
+                profile, target, run, employees, await pending_pairs(conn, 40_000), args.profile
             )
         run.mark("end")
         say("\n" + "\n".join(table(run.figures)))
