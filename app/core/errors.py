@@ -228,6 +228,20 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+# what FastAPI says when it cannot decode a request body
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _malformed_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not parse the body, for its 400s that are malformed bodies (answered
+    as 422, like JSON syntax errors), else None."""
+    if isinstance(exc.__cause__, RecursionError):  # nesting past any real need
+        return "The JSON nests too deeply."
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:  # bytes that are not UTF-8
+        return "The body is not UTF-8 encoded JSON."
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -253,9 +267,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if isinstance(exc.__cause__, RecursionError):
-            # FastAPI's 400 for a body its JSON parser gave up on: nesting past any real need
-            errors = [field_error("body", "The JSON nests too deeply.", "json_invalid")]
+        reason = _malformed_body(exc)
+        if reason is not None:
+            errors = [field_error("body", reason, "json_invalid")]
             return problem_response(
                 422,
                 title="Validation failed",

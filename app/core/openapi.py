@@ -61,6 +61,14 @@ _SHARED: dict[str, tuple[str, dict[str, Any]]] = {
             "is for employees (or for API tokens) only."
         },
     ),
+    "404": (
+        "NotFound",
+        {"description": "Nothing the caller may see is named by this path."},
+    ),
+    "412": (
+        "PreconditionFailed",
+        {"description": "`If-Match` does not match the current `ETag`; read it again."},
+    ),
     "413": ("PayloadTooLarge", {"description": "The body is larger than the route accepts."}),
     "422": (
         "ValidationFailed",
@@ -117,6 +125,11 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
                     responses.setdefault(code, _shared(code))
             if "requestBody" in operation:
                 responses.setdefault("413", _shared("413"))
+            parameters = operation.get("parameters", [])
+            if any(p["in"] == "path" for p in parameters):
+                responses.setdefault("404", _shared("404"))
+            if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):
+                responses.setdefault("412", _shared("412"))
             if "422" in responses:
                 responses["422"] = _shared("422")
             for code, response in responses.items():

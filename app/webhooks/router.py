@@ -134,6 +134,7 @@ async def rotate_secret(
     status_code=202,
     operation_id="pingWebhook",
     summary="Queue a `ping` event for this webhook",
+    responses={409: {"description": "The webhook is not active."}},
 )
 async def ping_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
@@ -165,6 +166,12 @@ async def list_deliveries(
     status_code=202,
     operation_id="redeliverWebhookDelivery",
     summary="Send a delivery's event again (as a new delivery)",
+    responses={
+        409: {
+            "description": "The webhook is not active, the delivery is still being attempted, "
+            "or a redelivery of the event is already queued."
+        }
+    },
 )
 async def redeliver(
     webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
@@ -180,7 +187,13 @@ async def redeliver(
     tags=["messages"],
     operation_id="remindMessageRecipients",
     summary="Nudge the pending recipients now (one event; at most once an hour)",
-    responses={429: {"description": "A reminder was sent less than an hour ago."}},
+    responses={
+        409: {
+            "description": "Nobody to remind: the message is not published, asks for no "
+            "acknowledgement, has expired, or everyone has acknowledged."
+        },
+        429: {"description": "A reminder was sent less than an hour ago."},
+    },
 )
 async def remind(
     message_id: uuid.UUID, session: SessionDep, principal: MessagesWrite, settings: AppSettings

@@ -42,6 +42,16 @@ async def test_validation_errors_name_the_field(admin):
     _assert_problem(r, 422)
 
 
+async def test_a_body_that_is_not_utf8_is_422_naming_the_body(admin):
+    r = await admin.post(
+        "/v1/tokens", content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+    )
+    body = _assert_problem(r, 422)
+    assert body["errors"] == [
+        {"loc": "body", "msg": "The body is not UTF-8 encoded JSON.", "type": "json_invalid"}
+    ]
+
+
 async def test_tampered_cursor_is_422(admin):
     for cursor in ("garbage", "eyJ4Ijox", "W10", "x" * 2000):
         r = await admin.get("/v1/tokens", params={"cursor": cursor})

@@ -57,6 +57,11 @@ async def test_every_error_of_the_v1_operations_is_problem_json(app):
             assert {"401", "403", "429", "503"} <= responses.keys(), (method, path)
         if "requestBody" in operation:
             assert {"413", "422"} <= responses.keys(), (method, path)
+        parameters = operation.get("parameters", [])
+        if any(p["in"] == "path" for p in parameters):
+            assert "404" in responses, (method, path)
+        if any(p["in"] == "header" and p["name"] == "if-match" for p in parameters):
+            assert "412" in responses, (method, path)
         for code, response in responses.items():
             if code[0] not in "45":
                 continue
