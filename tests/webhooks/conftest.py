@@ -44,18 +44,21 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every POST; `behaviour()` returns (status, seconds to wait before answering)."""
+    """Records every POST; `behaviour(body)` returns (status, seconds to wait before answering)."""
 
     url: str = ""
     received: list[Received] = field(default_factory=list)
-    behaviour: Callable[[], tuple[int, float]] = lambda: (200, 0.0)
+    behaviour: Callable[[bytes], tuple[int, float]] = lambda _body: (200, 0.0)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def respond(self, *answers: int | tuple[int, float]) -> None:
-        """Answer the next requests with these statuses (or (status, delay)); then 200."""
+    def respond(self, *answers: int | tuple[int, float], event_id: object = None) -> None:
+        """Answer the next requests (only those carrying `event_id`, if given) with these
+        statuses (or (status, delay)); then 200."""
         queue = [a if isinstance(a, tuple) else (a, 0.0) for a in answers]
 
-        def _next() -> tuple[int, float]:
+        def _next(body: bytes) -> tuple[int, float]:
+            if event_id is not None and json.loads(body).get("id") != str(event_id):
+                return (200, 0.0)
             return queue.pop(0) if queue else (200, 0.0)
 
         self.behaviour = _next
@@ -73,7 +76,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state.lock:
-                status, delay = state.behaviour()
+                status, delay = state.behaviour(body)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 state.received.append(Received(self.path, headers, body))
             if delay:
