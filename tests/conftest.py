@@ -138,6 +138,20 @@ async def client_for(app, mint_token) -> AsyncIterator[Callable[..., Awaitable[h
 
 
 @pytest.fixture
+async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, not migrated yet: for migration tests."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'migration.db'}"
+        return
+    name = f"brandcast_migration_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"', PG_URL)
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', PG_URL)
+
+
+@pytest.fixture
 async def anon(app) -> AsyncIterator[httpx.AsyncClient]:
     async with _client(app) as c:
         yield c

@@ -2,17 +2,12 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.database import Database, UTCDateTime, utcnow
 from app.core.migrations import downgrade, upgrade
-from tests.conftest import PG_URL, _pg_admin
 
 BEFORE = "0007_feedback"
 AFTER = "0008_reaction_counts"
@@ -61,20 +56,6 @@ counts = sa.table(
     sa.column("reaction", sa.String()),
     sa.column("count", sa.Integer()),
 )
-
-
-@pytest.fixture
-async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own, not migrated yet."""
-    if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    name = f"brandcast_migration_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"', PG_URL)
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', PG_URL)
 
 
 async def test_backfill_counts_existing_reactions(empty_database: str):
