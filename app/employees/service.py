@@ -516,12 +516,15 @@ def find_duplicates(records: Sequence[EmployeeRecord]) -> list[RecordProblem]:
 
 
 async def _conflicts(
-    session: AsyncSession, records: Sequence[EmployeeRecord]
+    session: AsyncSession, records: Sequence[EmployeeRecord], *, full_sync: bool
 ) -> tuple[list[RecordProblem], dict[str, list[str]]]:
     """Values held by employees outside the batch, and values to release first.
 
     An e-mail (or user name) may move between two employees of the same batch; the holder
-    gives it up before the upsert, since a unique index is checked row by row.
+    gives it up before the upsert, since a unique index is checked row by row. In a full sync
+    the batch is the whole directory: an employee absent from it has left (this sync
+    deactivates them if no earlier one did), so an address of theirs that the batch gives to
+    someone else, a new hire's say, moves to that record instead of failing the batch.
     """
     dialect = _dialect(session)
     in_batch = {rec.external_id for rec in records}
@@ -547,23 +550,56 @@ async def _conflicts(
         if not wanted:
             continue
         holders = await session.execute(
-            select(Employee.external_id, column).where(_in_set(column, list(wanted), dialect))
+            select(Employee.external_id, column, Employee.active).where(
+                _in_set(column, list(wanted), dialect)
+            )
         )
-        for holder_id, value in holders:
+        for holder_id, value, holder_active in holders:
             index = wanted[value]
             if holder_id == records[index].external_id:
                 continue
-            if holder_id in in_batch:
+            if full_sync or holder_id in in_batch:
                 release.setdefault(field, []).append(holder_id)
             else:
+                state = "" if holder_active else ", inactive: a full sync without them frees it"
                 problems.append(
                     RecordProblem(
                         index,
                         field,
-                        f"already used by another employee (external_id '{holder_id}')",
+                        f"already used by another employee (external_id '{holder_id}'{state})",
                     )
                 )
     return problems, release
+
+
+async def _release(
+    session: AsyncSession,
+    release: dict[str, list[str]],
+    *,
+    in_batch: set[str],
+    now: datetime,
+) -> None:
+    """Clear the e-mails and user names that move to another record of the batch. A holder
+    inside the batch gets its new values from the upsert that follows; one outside it (a
+    leaver in a full sync) changes here, so its revision moves too."""
+    dialect = _dialect(session)
+    for field, holders in release.items():
+        staying = [h for h in holders if h in in_batch]
+        leaving = [h for h in holders if h not in in_batch]
+        if staying:
+            await session.execute(
+                update(Employee)
+                .where(_in_set(Employee.external_id, staying, dialect))
+                .values({field: None})
+                .execution_options(synchronize_session=False)
+            )
+        if leaving:
+            await session.execute(
+                update(Employee)
+                .where(_in_set(Employee.external_id, leaving, dialect))
+                .values({field: None, "revision": Employee.revision + 1, "updated_at": now})
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _upsert_statement(dialect: str) -> Any:
@@ -646,25 +682,20 @@ async def sync_employees(
     """Apply a batch of employee records at once, all or nothing.
 
     Checks the whole batch first: duplicates inside it, and e-mails or user names held by
-    other employees raise `InvalidRecords` (422) before anything is written. Then upserts in
+    employees outside it (in `upsert` mode; a full sync takes them from the leavers) raise
+    `InvalidRecords` (422) before anything is written. Then upserts in
     batches of `batch_size` records (calling `on_progress` with each batch's size), each sent
     as multi-row statements; `full_sync` then deactivates active employees absent from the batch.
     One audit event per call; the created and updated ids go to `enroll_late_joiners`.
     """
     problems = find_duplicates(records)
-    conflicts, release = await _conflicts(session, records)
+    conflicts, release = await _conflicts(session, records, full_sync=mode == SyncMode.FULL_SYNC)
     problems += conflicts
     if problems:
         raise InvalidRecords(sorted(problems, key=lambda p: (p.index, p.field)))
-    for field, holders in release.items():
-        await session.execute(
-            update(Employee)
-            .where(_in_set(Employee.external_id, holders, _dialect(session)))
-            .values({field: None})
-            .execution_options(synchronize_session=False)
-        )
-
     now = utcnow()
+    await _release(session, release, in_batch={rec.external_id for rec in records}, now=now)
+
     created: list[uuid.UUID] = []
     updated: list[uuid.UUID] = []
     step = max(1, batch_size)

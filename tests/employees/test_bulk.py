@@ -155,6 +155,65 @@ async def test_full_sync_deactivates_the_absent(writer, rows):
     assert (await rows())["E00003"].deactivated_at is None
 
 
+async def test_full_sync_hands_a_leavers_email_to_a_new_hire(writer, rows, db):
+    await sync(writer, [person(n) for n in range(1, 5)])
+    await writer.delete("/v1/employees/E00004")  # left earlier, still holds its address
+    before = await rows()
+
+    # E00003 leaves in this sync; the new hires get the addresses of both leavers
+    batch = [
+        person(1),
+        person(2),
+        person(7, email="PERSON3@example.com", user_name="person3"),
+        person(8, email="person4@example.com"),
+    ]
+    r = await sync(writer, batch, mode="full_sync")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"created": 2, "updated": 0, "unchanged": 2, "deactivated": 1}
+    after = await rows()
+    assert after["E00007"].email == "person3@example.com"
+    assert after["E00007"].user_name == "person3"
+    assert after["E00008"].email == "person4@example.com"
+    for leaver in ("E00003", "E00004"):
+        assert after[leaver].active is False
+        assert after[leaver].email is None
+        assert after[leaver].revision > before[leaver].revision
+        assert after[leaver].updated_at > before[leaver].updated_at
+    assert after["E00004"].deactivated_at == before["E00004"].deactivated_at
+    # the leaver is still there for the receipts and reports that name them
+    assert after["E00003"].id == before["E00003"].id
+    assert after["E00003"].display_name == "Person 3"
+
+
+async def test_upsert_refuses_an_inactive_holders_email(writer, rows):
+    await sync(writer, [person(1), person(2)])
+    await writer.delete("/v1/employees/E00002")
+    r = await sync(writer, [person(7, email="person2@example.com")])
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "loc": "body.employees[0].email",
+            "msg": "already used by another employee (external_id 'E00002', inactive: "
+            "a full sync without them frees it)",
+            "type": "value_error",
+        }
+    ]
+    assert (await rows())["E00002"].email == "person2@example.com"
+    assert "E00007" not in await rows()
+
+
+async def test_full_sync_keeps_values_of_employees_in_the_batch(writer, rows):
+    await sync(writer, [person(1), person(2)])
+    # the holder is in the batch and keeps its address: a duplicate, nothing applied
+    r = await sync(
+        writer, [person(1), person(2), person(3, email="person1@example.com")], mode="full_sync"
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == "body.employees[2].email"
+    assert set(await rows()) == {"E00001", "E00002"}
+    assert (await rows())["E00002"].active is True
+
+
 async def test_batch_size_limits(writer):
     r = await sync(writer, [])
     assert r.status_code == 422

@@ -105,7 +105,6 @@ def test_duplicates_and_taken_emails_name_their_lines(database, tmp_path):
         + "E2,b@example.com,B,Sales,ES,,,,\n"
         + "E3,B@EXAMPLE.COM,C,Sales,ES,,,,\n"
         + "E2,d@example.com,D,Sales,ES,,,,\n"
-        + "E5,taken@example.com,E,Sales,ES,,,,\n"
     )
     result = run(write(tmp_path, text), "--full-sync")
     assert result.exit_code == 1
@@ -113,10 +112,15 @@ def test_duplicates_and_taken_emails_name_their_lines(database, tmp_path):
     assert "line 2" in report  # the first occurrence is named
     assert "│ 3    │ email" in report
     assert "│ 4    │ external_id" in report
-    assert "│ 5    │ email" in report
-    assert "E1" in report
     assert set(employees(database)) == {"E1"}  # not deactivated by the failed full sync
     assert employees(database)["E1"]["active"] == 1
+
+    # an upsert may not take an address from someone outside the file
+    result = run(write(tmp_path, HEADER + "E5,taken@example.com,E,Sales,ES,,,,\n"))
+    assert result.exit_code == 1
+    assert "│ 2    │ email" in result.stderr
+    assert "E1" in result.stderr
+    assert set(employees(database)) == {"E1"}
 
 
 def test_bad_header(database, tmp_path):
