@@ -117,6 +117,14 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError()
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _unicode_upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -127,6 +135,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's own lower()/upper() fold ASCII only, so `q=über` missed "Über uns" (and
+        # case-insensitive SCIM filters missed "Öztürk"); PostgreSQL folds all of Unicode.
+        for name, fold in (("lower", _unicode_lower), ("upper", _unicode_upper)):
+            dbapi_connection.create_function(name, 1, fold, deterministic=True)
 
     # Writers take the lock up front (BEGIN IMMEDIATE): under WAL, a deferred transaction
     # that later upgrades to a writer fails at once instead of waiting for the lock.

@@ -95,3 +95,14 @@ async def test_filters(admin, new_message, publish):
     assert await ids(q="n_m") == {d["id"]}
     assert await ids(q="canteen") == {d["id"], e["id"]}
     assert await ids(category="values", tag="brand", status="draft") == {c["id"]}
+
+
+async def test_text_search_folds_case_beyond_ascii(admin, new_message):
+    # on both backends: SQLite's own lower() folds ASCII only
+    uber = await new_message(title="Über uns: ÇA VA", summary="Ωμέγα")
+    await new_message(title="Uber alles")
+    r = await admin.get("/v1/messages", params={"q": "über"})
+    assert [m["id"] for m in r.json()["items"]] == [uber["id"]]
+    for q in ("ÜBER UNS", "ça va", "ωΜΈΓΑ"):
+        r = await admin.get("/v1/messages", params={"q": q})
+        assert [m["id"] for m in r.json()["items"]] == [uber["id"]], q

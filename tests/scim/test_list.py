@@ -151,3 +151,11 @@ async def test_managers_of_a_page_are_resolved(idp, create):
     assert managers["E00001"] is None
     assert managers["E00002"]["value"] == managers["E00003"]["value"] == boss["id"]
     assert managers["E00004"] == {"value": "E404"}
+
+
+async def test_case_insensitive_filters_fold_beyond_ascii(idp, create):
+    await create(1, title="Jefa de Área")
+    await create(2, title="Jefa de Area")
+    assert await find(idp, 'title eq "JEFA DE ÁREA"') == ["E00001"]
+    assert await find(idp, 'title co "ÁREA"') == ["E00001"]
+    assert await find(idp, 'title ne "jefa de área"') == ["E00002"]
