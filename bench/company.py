@@ -347,11 +347,16 @@ async def measure_bulk_sync(url: str, name: str, count: int, seed: int, run: Run
 
 
 class Server:
-    """One uvicorn process (one worker) with the shared settings."""
+    """One uvicorn server with the shared settings: one process, or with `workers` > 1 a
+    supervisor and that many worker processes (CPU and memory are read over all of them)."""
 
-    def __init__(self, name: str, target: list[str], env: dict[str, str], port: int) -> None:
-        self.name, self.port = name, port
+    def __init__(
+        self, name: str, target: list[str], env: dict[str, str], port: int, workers: int = 1
+    ) -> None:
+        self.name, self.port, self.workers = name, port, workers
         self.args = [sys.executable, "-m", "uvicorn", *target, *UVICORN, "--port", str(port)]
+        if workers > 1:
+            self.args += ["--workers", str(workers)]
         self.env = {**os.environ, **env}
         self.proc: subprocess.Popen | None = None
         self.log = WORK / f"{name}.log"
@@ -386,18 +391,39 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far."""
+    def pids(self) -> list[int]:
+        """The server's process and its workers."""
         assert self.proc is not None
-        return process_cpu_seconds(self.proc.pid)
+        return [self.proc.pid, *children_of(self.proc.pid)]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server's processes have used so far."""
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                total += process_cpu_seconds(pid)
+        return total
 
     def peak_rss_mb(self) -> float:
-        """VmHWM: the most resident memory the process has had."""
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM")
+        """VmHWM, the most resident memory a process has had: the largest worker's."""
+        peaks = []
+        for pid in self.pids() if self.workers == 1 else self.pids()[1:]:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        if not peaks:
+            raise RuntimeError("no VmHWM")
+        return max(peaks)
+
+
+def children_of(pid: int) -> list[int]:
+    """Every descendant of `pid` (uvicorn's workers are its children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in map(int, (task / "children").read_text().split()):
+                found += [child, *children_of(child)]
+    return found
 
 
 def process_cpu_seconds(pid: int | str) -> float:
@@ -437,7 +463,7 @@ def measured(server: "Server", run_wrk: Callable[[], "WrkResult"]) -> tuple["Wrk
 SERVICE_DIR = ROOT  # --service-dir: measure another checkout of the service (before/after)
 
 
-def service_server(target: str) -> Server:
+def service_server(target: str, workers: int = 1) -> Server:
     env = {
         "BRANDCAST_DATABASE_URL": target,
         "BRANDCAST_JWT_ALGORITHMS": "HS256",
@@ -450,12 +476,12 @@ def service_server(target: str) -> Server:
         "BRANDCAST_DATABASE_MAX_OVERFLOW": "0",
     }
     target_args = ["app.main:app_from_env", "--factory", "--app-dir", str(SERVICE_DIR)]
-    return Server("service", target_args, env, SERVICE_PORT)
+    return Server("service", target_args, env, SERVICE_PORT, workers)
 
 
-def raw_server(target: str) -> Server:
+def raw_server(target: str, workers: int = 1) -> Server:
     env = {"BENCH_DATABASE_URL": dsn(target), "BENCH_JWT_SECRET": SECRET}
-    return Server("raw", ["raw_app:app", "--app-dir", str(BENCH)], env, RAW_PORT)
+    return Server("raw", ["raw_app:app", "--app-dir", str(BENCH)], env, RAW_PORT, workers)
 
 
 def sign(external_id: str) -> str:
@@ -614,17 +640,13 @@ async def measure_http(
     feed_tokens = WORK / "feed-tokens.txt"
     feed_tokens.write_text("\n".join(sign(e) for e in employees) + "\n")
     per_run = (args.seconds + args.warmup) * args.max_rps
-    needed = 2 * args.rounds * per_run + 10
+    needed = 2 * args.rounds * len(args.workers) * per_run + 10
     pairs = Pairs(await pending_pairs(conn, needed))
     say(f"  {len(employees):,} feed tokens; {len(pairs.rows):,} pending (employee, message) pairs")
 
     service, raw = service_server(target), raw_server(target)
     with service, raw:
         await check_equivalence(service, raw, employees[:5], pairs)
-
-    results: dict[tuple[str, str], list[WrkResult]] = {}
-    cpus: dict[tuple[str, str], list[Cpu]] = {}
-    rss: list[float] = []
 
     def ack_run(server: Server, seconds: int) -> WrkResult:
         data = pairs.file(WORK / f"ack-{server.name}.txt", seconds * args.max_rps)
@@ -634,44 +656,66 @@ async def measure_http(
         pairs.used(result.requests)
         return result
 
-    for round_ in range(args.rounds):
-        order = [service_server, raw_server] if round_ % 2 == 0 else [raw_server, service_server]
-        for make in order:
-            server = make(target)
-            with server:
-                run.mark(f"HTTP round {round_ + 1}, {server.name}")
-                wrk(server.url, "feed.lua", feed_tokens, args.warmup, args.connections)
-                feed, feed_cpu = measured(
-                    server,
-                    lambda s=server: wrk(
-                        s.url, "feed.lua", feed_tokens, args.seconds, args.connections
-                    ),
-                )
-                before = await conn.fetchval("SELECT count(*) FROM acknowledgements")
-                ack_run(server, args.warmup)
-                ack, ack_cpu = measured(server, lambda s=server: ack_run(s, args.seconds))
-                created = await conn.fetchval("SELECT count(*) FROM acknowledgements") - before
-                if server.name == "service":
-                    rss.append(server.peak_rss_mb())
-            for kind, result, cpu in (("feed", feed, feed_cpu), ("ack", ack, ack_cpu)):
-                results.setdefault((kind, server.name), []).append(result)
-                cpus.setdefault((kind, server.name), []).append(cpu)
-                run.note("HTTP", f"round {round_ + 1} {kind:<4} {server.name:<7} {result.line()}")
-                run.note("HTTP", f"round {round_ + 1} {kind:<4} {server.name:<7} {cpu.line()}")
-            run.note(
-                "HTTP",
-                f"round {round_ + 1} ack  {server.name:<7} acknowledgements created "
-                f"(warm-up + run): {created:,}",
+    # Both servers run with the same number of workers: one measures the code per core; as
+    # many as the machine has cores measures what the machine serves, PostgreSQL included.
+    for workers in args.workers:
+        setting = f"{workers} worker{'s' if workers > 1 else ''}"
+        results: dict[tuple[str, str], list[WrkResult]] = {}
+        cpus: dict[tuple[str, str], list[Cpu]] = {}
+        rss: list[float] = []
+        for round_ in range(args.rounds):
+            order = (
+                [service_server, raw_server] if round_ % 2 == 0 else [raw_server, service_server]
             )
-            if rss and server.name == "service":
-                run.note("HTTP", f"round {round_ + 1} service peak RSS (VmHWM) {rss[-1]:.0f} MB")
+            for make in order:
+                server = make(target, workers)
+                with server:
+                    run.mark(f"HTTP {setting}, round {round_ + 1}, {server.name}")
+                    wrk(server.url, "feed.lua", feed_tokens, args.warmup, args.connections)
+                    feed, feed_cpu = measured(
+                        server,
+                        lambda s=server: wrk(
+                            s.url, "feed.lua", feed_tokens, args.seconds, args.connections
+                        ),
+                    )
+                    before = await conn.fetchval("SELECT count(*) FROM acknowledgements")
+                    ack_run(server, args.warmup)
+                    ack, ack_cpu = measured(server, lambda s=server: ack_run(s, args.seconds))
+                    created = await conn.fetchval("SELECT count(*) FROM acknowledgements") - before
+                    if server.name == "service":
+                        rss.append(server.peak_rss_mb())
+                heading = f"{setting}, round {round_ + 1}"
+                for kind, result, cpu in (("feed", feed, feed_cpu), ("ack", ack, ack_cpu)):
+                    results.setdefault((kind, server.name), []).append(result)
+                    cpus.setdefault((kind, server.name), []).append(cpu)
+                    run.note("HTTP", f"{heading} {kind:<4} {server.name:<7} {result.line()}")
+                    run.note("HTTP", f"{heading} {kind:<4} {server.name:<7} {cpu.line()}")
+                run.note(
+                    "HTTP",
+                    f"{heading} ack  {server.name:<7} acknowledgements created "
+                    f"(warm-up + run): {created:,}",
+                )
+                if rss and server.name == "service":
+                    run.note(
+                        "HTTP", f"{heading} service peak RSS per worker (VmHWM) {rss[-1]:.0f} MB"
+                    )
+        http_figures(run, setting, results, cpus, rss)
 
+
+def http_figures(
+    run: Run,
+    setting: str,
+    results: dict[tuple[str, str], list[WrkResult]],
+    cpus: dict[tuple[str, str], list[Cpu]],
+    rss: list[float],
+) -> None:
     def best(kind: str, name: str) -> WrkResult:
-        # the round with the higher throughput: what the process can do when nothing else
+        # the round with the higher throughput: what the server can do when nothing else
         # on the machine gets in its way
         return max(results[(kind, name)], key=lambda r: r.rps)
 
     for kind, label in (("feed", "feed GET /v1/me/messages"), ("ack", "acknowledgement POST")):
+        label = f"{label}, {setting}"
         ours, bare = best(kind, "service"), best(kind, "raw")
         ratio = ours.rps / bare.rps
         run.add(Figure(f"{label}: throughput", ours.rps, "req/s", bare.rps, "≥ 0.5x", ratio >= 0.5))
@@ -682,9 +726,8 @@ async def measure_http(
         bare_cpu = statistics.median(c.app_ms for c in cpus[(kind, "raw")])
         run.add(Figure(f"{label}: server CPU per request (median)", cpu, "ms", bare_cpu))
     peak = max(rss)
-    run.add(
-        Figure("service peak RSS during the load (VmHWM)", peak, "MB", None, "< 300 MB", peak < 300)
-    )
+    name = f"service peak RSS per worker during the load, {setting}"
+    run.add(Figure(name, peak, "MB", None, "< 300 MB", peak < 300))
 
 
 # -- stats -----------------------------------------------------------------------------------
@@ -1179,6 +1222,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5, help="unmeasured wrk run before each")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
     p.add_argument("--rounds", type=int, default=2, help="service/baseline rounds, alternated")
+    p.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="uvicorn workers of both servers, comma-separated: each is measured (default 1,2)",
+    )
     p.add_argument("--tokens", type=int, default=50_000, help="employees whose feeds are read")
     p.add_argument("--max-rps", type=int, default=2_500, help="ack pairs put aside per second")
     p.add_argument("--calls", type=int, default=20, help="stats calls per figure")
