@@ -12,6 +12,7 @@ from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
+from app.core.idempotency import purge_expired_keys
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler = Scheduler(app.state.db, interval=settings.scheduler_interval_seconds)
         app.state.scheduler.add("publish-due", message_lifecycle_job)
         app.state.scheduler.add("due-reminders", due_reminders_job(settings))
+        app.state.scheduler.add("idempotency-keys", purge_expired_keys)
         # after the jobs that emit events, so a pass delivers what it produced
         app.state.scheduler.add("webhooks-dispatch", dispatch_job(app.state.db, settings))
         if settings.run_scheduler:

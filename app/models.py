@@ -2,6 +2,7 @@
 
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
+from app.core.idempotency import IdempotencyKey
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
@@ -16,6 +17,7 @@ __all__ = [
     "Comment",
     "DueNotice",
     "Employee",
+    "IdempotencyKey",
     "Message",
     "MessageAudience",
     "MessageVersion",

@@ -13,6 +13,7 @@ from app.audiences.schemas import (
     AudienceUpdate,
 )
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
+from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.security import AudiencesRead, AudiencesWrite
 from app.core.session import SessionDep
@@ -31,11 +32,18 @@ NOT_FOUND = {404: {"description": "No audience with this id."}}
     responses={409: {"description": "Another audience has this `key`."}},
 )
 async def create_audience(
-    data: AudienceCreate, session: SessionDep, principal: AudiencesWrite, response: Response
+    data: AudienceCreate,
+    session: SessionDep,
+    principal: AudiencesWrite,
+    response: Response,
+    idempotency: IdempotencyDep,
 ) -> AudienceOut:
+    if (first := await idempotency.replay_or_claim(principal, data)) is not None:
+        return first
     audience = await service.create_audience(session, principal, data=data)
     created(response, f"/v1/audiences/{audience.id}")
-    return with_etag(response, audience)
+    await idempotency.remember(response, with_etag(response, audience))
+    return audience
 
 
 @router.get("", operation_id="listAudiences", summary="List audiences, newest first")

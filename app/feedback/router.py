@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.core.http import created
+from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.security import EmployeeCaller, MessagesWrite, ReceiptsRead
 from app.core.session import SessionDep
@@ -100,11 +101,15 @@ async def create_comment(
     session: SessionDep,
     principal: EmployeeCaller,
     response: Response,
+    idempotency: IdempotencyDep,
 ) -> CommentOut:
+    if (first := await idempotency.replay_or_claim(principal, data)) is not None:
+        return first
     comment = await service.create_comment(
         session, principal, message_id=message_id, kind=data.kind, body=data.body
     )
     created(response, f"/v1/me/messages/{message_id}/comments/{comment.id}")
+    await idempotency.remember(response, comment)
     return comment
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
+from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.security import MessagesRead, MessagesWrite
 from app.core.session import SessionDep
@@ -39,11 +40,18 @@ CONFLICT = {409: {"description": "The message's status does not allow this."}}
 
 @router.post("", status_code=201, operation_id="createMessage", summary="Create a draft message")
 async def create_message(
-    data: MessageCreate, session: SessionDep, principal: MessagesWrite, response: Response
+    data: MessageCreate,
+    session: SessionDep,
+    principal: MessagesWrite,
+    response: Response,
+    idempotency: IdempotencyDep,
 ) -> MessageOut:
+    if (first := await idempotency.replay_or_claim(principal, data)) is not None:
+        return first
     message = await service.create_message(session, principal, data=data)
     created(response, f"/v1/messages/{message.id}")
-    return with_etag(response, message)
+    await idempotency.remember(response, with_etag(response, message))
+    return message
 
 
 @router.get("", operation_id="listMessages", summary="List messages, newest first")

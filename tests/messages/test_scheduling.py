@@ -208,6 +208,7 @@ async def test_app_registers_its_periodic_jobs(app):
     assert [job.name for job in app.state.scheduler.jobs] == [
         "publish-due",
         "due-reminders",
+        "idempotency-keys",
         "webhooks-dispatch",
     ]
 
