@@ -1055,6 +1055,8 @@ def summarize_profile(path: Path, top: int = 15) -> list[str]:
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a stack py-spy cut short (--nonblocking reads a running process)
         n = int(count)
         total += n
         leaf = stack.split(";")[-1]
@@ -1087,7 +1089,7 @@ def write_results(
         "",
         *table(run.figures),
         "",
-        "Service = the real process (`uvicorn app.main:app_from_env --factory`, one worker);",
+        "Service = the real process (`uvicorn app.main:app_from_env --factory`, with the workers named);",
         "baseline = `bench/raw_app.py` under the same uvicorn settings, or the bare SQL on raw",
         "asyncpg. Ratios: service ÷ baseline (for throughput, higher is better).",
         "",
