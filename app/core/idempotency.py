@@ -11,8 +11,6 @@ Not offered where the answer holds a secret shown once (API tokens, webhook sign
 keeping it for replays would store the secret in the clear.
 """
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.database import JSONType, UTCDateTime, utcnow
 from app.core.errors import Conflict, ValidationFailed, field_error
+from app.core.hashing import canonical_sha256
 from app.core.principal import Principal
 from app.core.session import SessionDep
 
@@ -82,9 +81,7 @@ _INSERTS = {
 def fingerprint(path: str, body: BaseModel | None) -> str:
     """SHA-256 of the path and the validated body (canonical JSON): what a reused key must
     repeat for its first answer to be the right one."""
-    payload = body.model_dump(mode="json") if body is not None else None
-    canonical = json.dumps([path, payload], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256([path, body.model_dump(mode="json") if body is not None else None])
 
 
 @dataclass

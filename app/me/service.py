@@ -1,8 +1,6 @@
 """The calling employee: who they are (found once per request from their SSO token), their
 feed, reads and acknowledgements."""
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.audit.service import record
 from app.core.database import JSONType, utcnow
 from app.core.errors import Conflict, NotFound
+from app.core.hashing import canonical_sha256
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
 from app.employees.models import Employee
@@ -290,13 +289,7 @@ async def mark_read(session: AsyncSession, principal: Principal, *, message_id: 
 def content_sha256(*, title: str, body: str, locale: str) -> str:
     """The evidence hash of content shown: SHA-256 of its canonical JSON (sorted keys, no
     whitespace, UTF-8), recomputable by anyone from the text of the version and locale."""
-    canonical = json.dumps(
-        {"body": body, "locale": locale, "title": title},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256({"body": body, "locale": locale, "title": title})
 
 
 _ACKS, _MESSAGES, _RECIPIENTS = (
