@@ -27,8 +27,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("owner", sa.String(300), nullable=False),
         sa.Column("key", sa.String(255), nullable=False),
-        sa.Column("operation", sa.String(100), nullable=False),
-        sa.Column("path", sa.String(2048), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),

@@ -46,8 +46,6 @@ class IdempotencyKey(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner: str = Field(sa_column=Column(String(300), nullable=False))
     key: str = Field(sa_column=Column(String(255), nullable=False))
-    operation: str = Field(sa_column=Column(String(100), nullable=False))
-    path: str = Field(sa_column=Column(String(2048), nullable=False))
     fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status_code: int | None = Field(default=None, sa_column=Column(Integer))
@@ -90,7 +88,6 @@ class Idempotency:
 
     session: AsyncSession
     key: str | None
-    operation: str
     path: str
     status_code: int  # the operation's success status, unless the route sets another
     owner: str = ""  # the credential that sent the key, known once claimed
@@ -116,8 +113,6 @@ class Idempotency:
                 "id": uuid.uuid4(),
                 "owner": owner,
                 "key": self.key,
-                "operation": self.operation,
-                "path": self.path,
                 "fingerprint": stamp,
                 "created_at": now,
             },
@@ -157,10 +152,8 @@ class Idempotency:
 
 
 def _idempotency(request: Request, session: SessionDep, key: KeyHeader = None) -> Idempotency:
-    route = request.scope.get("route")
-    operation = getattr(route, "operation_id", None) or request.url.path
-    status_code = getattr(route, "status_code", None) or 200
-    return Idempotency(session, key, operation, request.url.path, status_code)
+    status_code = getattr(request.scope.get("route"), "status_code", None) or 200
+    return Idempotency(session, key, request.url.path, status_code)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]
