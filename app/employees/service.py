@@ -516,7 +516,11 @@ def find_duplicates(records: Sequence[EmployeeRecord]) -> list[RecordProblem]:
 
 
 async def _conflicts(
-    session: AsyncSession, records: Sequence[EmployeeRecord], *, full_sync: bool
+    session: AsyncSession,
+    records: Sequence[EmployeeRecord],
+    *,
+    in_batch: set[str],
+    full_sync: bool,
 ) -> tuple[list[RecordProblem], dict[str, list[str]]]:
     """Values held by employees outside the batch, and values to release first.
 
@@ -527,7 +531,6 @@ async def _conflicts(
     someone else, a new hire's say, moves to that record instead of failing the batch.
     """
     dialect = _dialect(session)
-    in_batch = {rec.external_id for rec in records}
     problems: list[RecordProblem] = []
     release: dict[str, list[str]] = {}
     erased = await session.execute(
@@ -688,13 +691,16 @@ async def sync_employees(
     as multi-row statements; `full_sync` then deactivates active employees absent from the batch.
     One audit event per call; the created and updated ids go to `enroll_late_joiners`.
     """
+    in_batch = {rec.external_id for rec in records}
     problems = find_duplicates(records)
-    conflicts, release = await _conflicts(session, records, full_sync=mode == SyncMode.FULL_SYNC)
+    conflicts, release = await _conflicts(
+        session, records, in_batch=in_batch, full_sync=mode == SyncMode.FULL_SYNC
+    )
     problems += conflicts
     if problems:
         raise InvalidRecords(sorted(problems, key=lambda p: (p.index, p.field)))
     now = utcnow()
-    await _release(session, release, in_batch={rec.external_id for rec in records}, now=now)
+    await _release(session, release, in_batch=in_batch, now=now)
 
     created: list[uuid.UUID] = []
     updated: list[uuid.UUID] = []
@@ -709,7 +715,7 @@ async def sync_employees(
 
     deactivated = 0
     if mode == SyncMode.FULL_SYNC:
-        deactivated = await _deactivate_absent(session, [rec.external_id for rec in records], now)
+        deactivated = await _deactivate_absent(session, list(in_batch), now)
     counts = BulkSyncOut(
         created=len(created),
         updated=len(updated),
