@@ -406,8 +406,9 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """VmHWM, the most resident memory a process has had: the largest worker's."""
+        pids = self.pids()
         peaks = []
-        for pid in self.pids() if self.workers == 1 else self.pids()[1:]:
+        for pid in pids if self.workers == 1 else pids[1:]:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM"):
                     peaks.append(int(line.split()[1]) / 1024)
@@ -1056,7 +1057,9 @@ def summarize_profile(path: Path, top: int = 15) -> list[str]:
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
-            continue  # a stack py-spy cut short (--nonblocking reads a running process)
+            # a frame name with a line break in it (generated code) splits its stack over
+            # lines; the last piece, which has the count, is the one kept
+            continue
         n = int(count)
         total += n
         leaf = stack.split(";")[-1]
