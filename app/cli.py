@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.jwt import JWTConfigError, sign_hs256
+from app.auth.signin import Role
 from app.core import migrations
 from app.core.config import get_settings
 from app.core.database import Database, run_in_transaction, utcnow
 from app.core.errors import AppError
-from app.core.jwt import JWTConfigError, sign_hs256
 from app.core.pagination import PageParams
 from app.core.principal import Principal, Scope
-from app.core.security import Role
 from app.employees.cli import employees_cli
 from app.main import create_app
 from app.messages import service as messages_service

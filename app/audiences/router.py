@@ -12,10 +12,10 @@ from app.audiences.schemas import (
     AudiencePreviewIn,
     AudienceUpdate,
 )
+from app.auth.dependencies import AudiencesRead, AudiencesWrite
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
-from app.core.security import AudiencesRead, AudiencesWrite
 from app.core.session import SessionDep
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Query
 
 from app.audit import service
 from app.audit.schemas import AuditEventOut
+from app.auth.dependencies import AuditRead
 from app.core.pagination import Page, Pagination
-from app.core.security import AuditRead
 from app.core.session import SessionDep
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])

@@ -3,9 +3,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response
 
+from app.auth.dependencies import EmployeesRead, EmployeesWrite
 from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
-from app.core.security import EmployeesRead, EmployeesWrite
 from app.core.session import SessionDep
 from app.employees import service
 from app.employees.schemas import (

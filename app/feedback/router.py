@@ -3,10 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from app.auth.dependencies import EmployeeCaller, MessagesWrite, ReceiptsRead
 from app.core.http import created
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
-from app.core.security import EmployeeCaller, MessagesWrite, ReceiptsRead
 from app.core.session import SessionDep
 from app.feedback import service
 from app.feedback.aggregates import MinGroupSize

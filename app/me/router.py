@@ -3,9 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Response
 
+from app.auth.dependencies import EmployeeCaller, SignedIn
 from app.core.http import created
 from app.core.pagination import Page, Pagination
-from app.core.security import EmployeeCaller, SignedIn
 from app.core.session import SessionDep
 from app.me import service
 from app.me.locales import preferences

@@ -3,14 +3,11 @@ feed, reads and acknowledgements."""
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
-    RowMapping,
-    Select,
     String,
     and_,
     any_,
@@ -26,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.audit.service import record
+from app.auth.signin import SignedInEmployee, profile_of
 from app.core.database import JSONType, utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.hashing import canonical_sha256
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
-from app.employees.models import Employee
 from app.feedback.counts import reaction_counts, reaction_counts_column
 from app.feedback.service import localized_pulse_question, my_pulse_column, my_reaction_column
 from app.me.locales import choose_locale
@@ -48,66 +45,15 @@ from app.receipts.access import (
 from app.receipts.models import Acknowledgement, Recipient
 from app.webhooks.outbox import emit
 
-# Exactly what `MeOut` shows, so signing in also answers `GET /v1/me` without a second query.
-# Table columns, not the entity's attributes: selects of them skip the ORM's result setup.
-_EMPLOYEES = Employee.__table__.c
-PROFILE_COLUMNS = tuple(_EMPLOYEES[name] for name in MeOut.model_fields)
-
-
-@dataclass(frozen=True)
-class SignedInEmployee:
-    """The active employee a token names, with the columns of their profile."""
-
-    id: uuid.UUID
-    record: RowMapping
-
-    @property
-    def external_id(self) -> str:
-        return self.record["external_id"]
-
-    @property
-    def display_name(self) -> str | None:
-        return self.record["display_name"]
-
-
-def _sign_in_statement(key: Any) -> Select:
-    return select(_EMPLOYEES.id, *PROFILE_COLUMNS).where(
-        key == bindparam("value"), _EMPLOYEES.active.is_(True)
-    )
-
-
-# Sign-in runs on every employee request: its statements are built once (bench/RESULTS.md).
-_SIGN_IN = {
-    False: _sign_in_statement(_EMPLOYEES.external_id),
-    True: _sign_in_statement(_EMPLOYEES.email),
-}
-
-
-async def find_active_employee(
-    session: AsyncSession, *, value: str, by_email: bool = False
-) -> SignedInEmployee | None:
-    """The active employee whose `external_id` (or lower-cased e-mail) is `value`; one query."""
-    stmt = _SIGN_IN[by_email]
-    row = (
-        (await session.execute(stmt, {"value": value.lower() if by_email else value}))
-        .mappings()
-        .one_or_none()
-    )
-    return SignedInEmployee(id=row["id"], record=row) if row is not None else None
-
 
 async def get_me(
     session: AsyncSession, principal: Principal, *, signed_in: SignedInEmployee | None = None
 ) -> MeOut:
     """The caller's record; reuses what sign-in loaded when it is handed over."""
     if signed_in is None or signed_in.id != principal.employee_id:
-        stmt = select(Employee.id, *PROFILE_COLUMNS).where(
-            Employee.id == principal.employee_id, Employee.active.is_(True)
-        )
-        row = (await session.execute(stmt)).mappings().one_or_none()
-        if row is None:
+        signed_in = await profile_of(session, principal.employee_id)
+        if signed_in is None:
             raise NotFound("Your employee record no longer exists.")
-        signed_in = SignedInEmployee(id=row["id"], record=row)
     return MeOut.model_validate(dict(signed_in.record))
 
 

@@ -3,10 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from app.auth.dependencies import MessagesRead, MessagesWrite
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
-from app.core.security import MessagesRead, MessagesWrite
 from app.core.session import SessionDep
 from app.core.validators import LocaleTag
 from app.messages import service

@@ -4,9 +4,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 
+from app.auth.dependencies import ReceiptsRead
 from app.core.config import Settings
 from app.core.pagination import Page, Pagination
-from app.core.security import ReceiptsRead
 from app.core.session import SessionDep
 from app.receipts import reports
 from app.receipts.schemas import GroupBy, MessageStats, RecipientOut, RecipientState

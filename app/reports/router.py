@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from app.core.security import ReceiptsRead
+from app.auth.dependencies import ReceiptsRead
 from app.core.session import SessionDep
 from app.feedback.aggregates import MinGroupSize
 from app.feedback.schemas import GroupBy

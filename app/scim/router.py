@@ -2,8 +2,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
+from app.auth.dependencies import EmployeesWrite
 from app.core.http import created, set_etag
-from app.core.security import EmployeesWrite
 from app.core.session import SessionDep
 from app.scim import service
 from app.scim.http import ScimJSONResponse

@@ -2,9 +2,9 @@ import uuid
 
 from fastapi import APIRouter, Response
 
+from app.auth.dependencies import TokensAdmin
 from app.core.http import created
 from app.core.pagination import Page, Pagination
-from app.core.security import TokensAdmin
 from app.core.session import SessionDep
 from app.tokens import service
 from app.tokens.schemas import TokenCreate, TokenCreated, TokenOut

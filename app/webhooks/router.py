@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.auth.dependencies import MessagesWrite, WebhooksAdmin
 from app.core.config import Settings
 from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
-from app.core.security import MessagesWrite, WebhooksAdmin
 from app.core.session import SessionDep
 from app.webhooks import reminders, service
 from app.webhooks.models import DeliveryStatus

@@ -4,9 +4,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.auth.ratelimit import RateLimiter, retry_after_header
 from app.core.config import Settings
 from app.core.principal import Principal, Scope
-from app.core.ratelimit import RateLimiter, retry_after_header
 from app.main import create_app
 from app.tokens.schemas import TokenCreate
 from app.tokens.service import mint

@@ -6,10 +6,10 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from app.core import jwt as jwt_module
+from app.auth import jwt as jwt_module
+from app.auth.signin import scopes_for_roles
 from app.core.config import Settings
 from app.core.principal import Scope
-from app.core.security import scopes_for_roles
 from tests.conftest import TEST_JWT_SECRET
 from tests.me.conftest import bearer, claims, hs256, make_jwt, public_pem, to_jwk
 

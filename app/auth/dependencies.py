@@ -1,22 +1,19 @@
-"""Authentication dependency and the scope aliases routes declare."""
+"""Authentication dependency and the scope aliases routes declare: any credential in, one
+`Principal` out."""
 
 import logging
-import re
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import Settings
+from app.auth.jwt import JWTConfigError, JWTVerifier
+from app.auth.ratelimit import RateLimiter, retry_after_header
+from app.auth.signin import SignedInEmployee, sign_in_employee
 from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
-from app.core.jwt import JWTConfigError, JWTVerifier
 from app.core.principal import Principal, Scope
-from app.core.ratelimit import RateLimiter, retry_after_header
 from app.core.session import SessionDep
-from app.me.service import SignedInEmployee, find_active_employee
 from app.tokens.service import authenticate_token
 
 logger = logging.getLogger("brandcast.security")
@@ -28,39 +25,6 @@ bearer = HTTPBearer(
 )
 
 API_TOKEN_PREFIX = "bc_"
-MAX_EMPLOYEE_CLAIM_LENGTH = 320
-
-
-class Role(StrEnum):
-    """Roles an SSO token may carry in its roles claim."""
-
-    COMMS_EDITOR = "comms_editor"
-    COMMS_ADMIN = "comms_admin"
-
-
-ROLE_SCOPES: dict[str, frozenset[Scope]] = {
-    Role.COMMS_EDITOR: frozenset(
-        {
-            Scope.MESSAGES_READ,
-            Scope.MESSAGES_WRITE,
-            Scope.AUDIENCES_READ,
-            Scope.AUDIENCES_WRITE,
-            Scope.RECEIPTS_READ,
-        }
-    ),
-    Role.COMMS_ADMIN: frozenset({Scope.ADMIN}),
-}
-
-
-def scopes_for_roles(roles: Any) -> frozenset[Scope]:
-    """Scopes granted by a roles claim: a list, or one space- or comma-separated string."""
-    if isinstance(roles, str):
-        names = re.split(r"[\s,]+", roles)
-    elif isinstance(roles, list):
-        names = [r for r in roles if isinstance(r, str)]
-    else:
-        names = []
-    return frozenset().union(*(ROLE_SCOPES.get(name, frozenset()) for name in names))
 
 
 @dataclass(frozen=True)
@@ -107,33 +71,6 @@ def _enforce_rate_limit(request: Request, principal: Principal) -> None:
         )
 
 
-async def _sign_in_employee(
-    session: AsyncSession, settings: Settings, verifier: JWTVerifier, token: str
-) -> Caller:
-    claims = await verifier.verify(token)
-    claim = settings.jwt_employee_claim
-    value = claims.get(claim)
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > MAX_EMPLOYEE_CLAIM_LENGTH
-        or "\x00" in value  # PostgreSQL text cannot hold NUL: it names nobody
-    ):
-        raise Unauthorized(f"The token does not name an employee in its `{claim}` claim.")
-    employee = await find_active_employee(session, value=value, by_email=claim == "email")
-    if employee is None:
-        raise Unauthorized("The token names no active employee.")
-    principal = Principal(
-        kind="employee",
-        id=str(employee.id),
-        name=employee.display_name or employee.external_id,
-        scopes=scopes_for_roles(claims.get(settings.jwt_roles_claim)),
-        employee_id=employee.id,
-        external_id=employee.external_id,
-    )
-    return Caller(principal=principal, employee=employee)
-
-
 async def identify(
     request: Request,
     session: SessionDep,
@@ -149,9 +86,10 @@ async def identify(
     if raw.startswith(API_TOKEN_PREFIX):
         caller = Caller(principal=await authenticate_token(session, raw))
     else:
-        caller = await _sign_in_employee(
+        principal, employee = await sign_in_employee(
             session, request.app.state.settings, _jwt_verifier(request), raw
         )
+        caller = Caller(principal=principal, employee=employee)
     _enforce_rate_limit(request, caller.principal)
     return caller
 
