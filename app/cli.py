@@ -25,10 +25,10 @@ from app.core.principal import Principal, Scope
 from app.employees.cli import employees_cli
 from app.main import create_app
 from app.messages import service as messages_service
+from app.receipts.reminders import emit_due_reminders
 from app.tokens import service as tokens_service
 from app.tokens.schemas import TokenCreate
 from app.webhooks.dispatcher import run_dispatch
-from app.webhooks.reminders import emit_due_reminders
 
 cli = typer.Typer(help="Brandcast: internal-communications content service.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="API tokens.", no_args_is_help=True)

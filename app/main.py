@@ -24,12 +24,14 @@ from app.feedback.router import router as feedback_router
 from app.me.router import router as me_router
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
+from app.receipts.reminders import due_reminders_job
+from app.receipts.router import messages_router as receipts_messages_router
 from app.receipts.router import router as receipts_router
 from app.reports.router import router as reports_router
 from app.scim.http import install_scim_errors
 from app.scim.router import router as scim_router
 from app.tokens.router import router as tokens_router
-from app.webhooks.dispatcher import dispatch_job, due_reminders_job
+from app.webhooks.dispatcher import dispatch_job
 from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback_router,
         reports_router,
         receipts_router,
+        receipts_messages_router,
         tokens_router,
         audit_router,
         webhooks_router,

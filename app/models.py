@@ -6,11 +6,12 @@ from app.core.idempotency import IdempotencyKey
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
-from app.receipts.models import Recipient
+from app.receipts.models import Acknowledgement, DueNotice, Recipient
 from app.tokens.models import ApiToken
-from app.webhooks.models import DueNotice, OutboxEvent, Webhook, WebhookDelivery
+from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
+    "Acknowledgement",
     "ApiToken",
     "Audience",
     "AuditEvent",

@@ -48,8 +48,8 @@ from app.employees.service import sync_employees
 from app.messages.schemas import MessageCreate
 from app.messages.service import create_message, publish_message
 from app.receipts.reports import message_facts, message_stats, stats_statement
-from app.receipts.schemas import GroupBy
 from app.reports import service as reports
+from app.reports.aggregates import GroupBy
 from app.tokens.schemas import TokenCreate
 from app.tokens.service import mint
 

@@ -39,10 +39,10 @@ from app.core.database import Database, utcnow
 from app.core.principal import Principal
 from app.employees.schemas import EmployeeRecord, SyncMode
 from app.employees.service import sync_employees
-from app.me.service import acknowledge, content_sha256
 from app.messages.models import Category
 from app.messages.schemas import MessageCreate
 from app.messages.service import archive_message, create_message, publish_message
+from app.receipts.acknowledgements import acknowledge, content_sha256
 
 EDITOR = Principal.system("bench-editor")
 HRIS = Principal.system("bench-hris")

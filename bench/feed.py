@@ -49,7 +49,7 @@ from app.me.service import feed_columns, languages_of, list_feed
 from app.messages.models import Message
 from app.receipts.access import visible_to
 from app.receipts.reports import message_facts, message_stats, stats_statement
-from app.receipts.schemas import GroupBy
+from app.reports.aggregates import GroupBy
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-for-hs256-at-least-32-bytes!"

@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from app.audiences.service import message_audience_specs
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.migrations import upgrade
@@ -162,7 +163,15 @@ async def time_ours(db: Database, message_id: uuid.UUID) -> tuple[float, int]:
     now = datetime.now(UTC)
     start = time.perf_counter()
     async with db.session_scope() as session:
-        count = await materialize_recipients(session, message_id=message_id, published_at=now)
+        # what publishing does: the message's audiences read once, then the fan-out
+        audiences = await message_audience_specs(session, message_id=message_id)
+        count = await materialize_recipients(
+            session,
+            message_id=message_id,
+            audiences=[spec for _, spec in audiences],
+            published_at=now,
+            acknowledge_within_days=ACK_DAYS,
+        )
     return time.perf_counter() - start, count
 
 

@@ -38,10 +38,11 @@ from app.core.pagination import PageParams, keyset
 from app.core.principal import Principal
 from app.feedback.counts import reaction_counts
 from app.feedback.service import localized_pulse_question
-from app.me.locales import choose_locale, preferences
-from app.me.service import content_sha256, feed_columns, languages_of
+from app.me.service import feed_columns, languages_of
+from app.messages.locales import choose_locale, preferences
 from app.messages.models import DEFAULT_FEEDBACK, Message
 from app.receipts.access import visible_to
+from app.receipts.acknowledgements import content_sha256
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = os.environ.get("BENCH_JWT_SECRET", "")

@@ -335,11 +335,14 @@ async def get_message_audience_ids(
 
 async def message_audience_specs(
     session: AsyncSession, *, message_id: uuid.UUID
-) -> list[AudienceSpec]:
-    """The membership inputs of every audience a message goes to."""
+) -> list[tuple[uuid.UUID, AudienceSpec]]:
+    """The id and membership inputs of every audience a message goes to, in its order."""
     rows = await session.execute(
-        select(Audience.rule, Audience.include_external_ids, Audience.exclude_external_ids)
+        select(
+            Audience.id, Audience.rule, Audience.include_external_ids, Audience.exclude_external_ids
+        )
         .join(MessageAudience, MessageAudience.audience_id == Audience.id)
         .where(MessageAudience.message_id == message_id)
+        .order_by(MessageAudience.position)
     )
-    return [spec_of(r) for r in rows]
+    return [(r.id, spec_of(r)) for r in rows]

@@ -1,7 +1,9 @@
 """Settings, read once from `BRANDCAST_*` environment variables."""
 
 from functools import lru_cache
+from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -104,3 +106,11 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+# The running app's settings, for routers that hand a setting to a service.
+AppSettings = Annotated[Settings, Depends(_app_settings)]

@@ -9,20 +9,19 @@ from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
 from app.feedback import service
-from app.feedback.aggregates import MinGroupSize
 from app.feedback.models import CommentKind
 from app.feedback.schemas import (
     AnswerIn,
     CommentIn,
     CommentOut,
     FeedbackOut,
-    GroupBy,
     ModeratedCommentOut,
     PulseIn,
     PulseOut,
     ReactionIn,
     ReactionOut,
 )
+from app.reports.aggregates import GroupBy, MinGroupSize
 
 # Employee side: `/v1/me/messages/{id}/…`, for recipients only.
 me_router = APIRouter(prefix="/v1/me/messages", tags=["me"])

@@ -2,22 +2,15 @@
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.feedback.models import CommentKind, ReactionKind
+from app.reports.aggregates import GroupBy
 
 MAX_COMMENT = 2_000
 MAX_ANSWER = 10_000
-
-
-class GroupBy(StrEnum):
-    DEPARTMENT = "department"
-    DIVISION = "division"
-    LOCATION = "location"
-    COUNTRY = "country"
 
 
 # --- employee side ------------------------------------------------------------------------

@@ -20,12 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     SmallInteger,
     String,
     and_,
-    case,
     cast,
     delete,
     func,
@@ -36,17 +34,17 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.observability import request_id_var
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
+from app.core.sql import count_when
 from app.employees.models import Employee
-from app.feedback.aggregates import OTHER, add_up, group_label, partition
 from app.feedback.counts import move_reaction
 from app.feedback.events import notify_comment_created
 from app.feedback.models import (
@@ -63,7 +61,6 @@ from app.feedback.schemas import (
     CommentOut,
     FeedbackGroup,
     FeedbackOut,
-    GroupBy,
     ModeratedAnswerOut,
     ModeratedAuthorOut,
     ModeratedCommentOut,
@@ -75,15 +72,10 @@ from app.feedback.schemas import (
 from app.messages.models import DEFAULT_FEEDBACK, Message
 from app.receipts.access import delivery_for, open_delivery_for
 from app.receipts.models import Recipient
+from app.reports.aggregates import OTHER, GroupBy, add_up, group_label, partition
 
 # The actor of anonymous writes: names no one.
 ANONYMOUS = Principal(kind="employee", id="anonymous", name="anonymous")
-
-
-def _insert(session: AsyncSession, model: Any):
-    """An `INSERT` that can take `ON CONFLICT`, for this session's database."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
 
 
 @contextmanager
@@ -174,7 +166,7 @@ async def _put_reaction(
             )
             return current.reaction, now
         inserted = await session.execute(
-            _insert(session, Reaction)
+            sql.insert(session, Reaction)
             .values(
                 message_id=message_id,
                 employee_id=employee_id,
@@ -221,7 +213,7 @@ async def answer_pulse(
     await open_delivery_for(session, principal, message_id=message_id, now=now)
     if (await _message_feedback(session, message_id)).pulse_question is None:
         raise Conflict("This message asks no pulse question.")
-    ins = _insert(session, PulseAnswer).values(
+    ins = sql.insert(session, PulseAnswer).values(
         message_id=message_id, employee_id=principal.employee_id, score=score, answered_at=now
     )
     stmt = ins.on_conflict_do_update(
@@ -541,10 +533,6 @@ async def set_hidden(
 # --- figures ------------------------------------------------------------------------------
 
 
-def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def _responses(message_id: uuid.UUID):
     """One row per recipient, pulse answer and reaction of a message (for one GROUP BY)."""
     no_score = cast(null(), SmallInteger)
@@ -588,17 +576,17 @@ async def message_feedback(
     """Reactions, pulse and comment counts of a message, optionally per unit.
 
     Pulse figures appear only with at least `min_group_size` respondents; per unit, see
-    `app.feedback.aggregates` for how small units are merged into "(other)".
+    `app.reports.aggregates` for how small units are merged into "(other)".
     """
     message = await _require_message(session, message_id)
     r = _responses(message_id)
     figures = [
         func.coalesce(func.sum(r.c.recipient), 0).label("recipients"),
         func.count(r.c.reaction).label("reactors"),
-        *(_count_when(r.c.reaction == k.value).label(k.value) for k in ReactionKind),
+        *(count_when(r.c.reaction == k.value).label(k.value) for k in ReactionKind),
         func.count(r.c.score).label("responses"),
         func.coalesce(func.sum(r.c.score), 0).label("score_sum"),
-        *(_count_when(r.c.score == s).label(f"score_{s}") for s in PULSE_SCORES),
+        *(count_when(r.c.score == s).label(f"score_{s}") for s in PULSE_SCORES),
     ]
     if group_by is None:
         stmt = select(*figures).select_from(r)
@@ -642,7 +630,7 @@ def _groups(rows: dict[str, dict[str, int]], minimum: int) -> list[FeedbackGroup
             reactions=_reaction_summary(rows[label]) if label in reactions.shown else None,
             pulse=_pulse_figures(rows[label]) if label in pulse.shown else None,
         )
-        for label in sorted(reach.shown, key=lambda g: (-rows[g]["recipients"], g))
+        for label in reach.shown
     ]
     other = FeedbackGroup(
         group=OTHER,
@@ -662,14 +650,14 @@ async def _comment_counts(session: AsyncSession, message_id: uuid.UUID) -> dict[
     row = (
         await session.execute(
             select(
-                _count_when(and_(visible, Comment.kind == CommentKind.COMMENT.value)).label(
+                count_when(and_(visible, Comment.kind == CommentKind.COMMENT.value)).label(
                     "comments"
                 ),
-                _count_when(and_(visible, question)).label("questions"),
-                _count_when(and_(visible, question, Comment.answer.is_(None))).label(
+                count_when(and_(visible, question)).label("questions"),
+                count_when(and_(visible, question, Comment.answer.is_(None))).label(
                     "open_questions"
                 ),
-                _count_when(Comment.hidden_at.is_not(None)).label("hidden"),
+                count_when(Comment.hidden_at.is_not(None)).label("hidden"),
             ).where(Comment.message_id == message_id)
         )
     ).one()

@@ -8,15 +8,11 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
 from app.me import service
-from app.me.locales import preferences
-from app.me.schemas import (
-    AcknowledgementCreate,
-    AcknowledgementOut,
-    FeedItem,
-    FeedState,
-    MeOut,
-)
+from app.me.schemas import FeedItem, FeedState, MeOut
+from app.messages.locales import preferences
 from app.messages.models import Category
+from app.receipts import acknowledgements
+from app.receipts.schemas import AcknowledgementCreate, AcknowledgementOut
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -96,7 +92,7 @@ async def get_my_message(
     responses=NOT_YOURS,
 )
 async def mark_read(message_id: uuid.UUID, session: SessionDep, principal: EmployeeCaller) -> None:
-    await service.mark_read(session, principal, message_id=message_id)
+    await acknowledgements.mark_read(session, principal, message_id=message_id)
 
 
 @router.post(
@@ -122,7 +118,7 @@ async def acknowledge(
     prefs = _prefs(caller, accept_language)
     if data is not None and data.locale:
         prefs = (data.locale.lower(), *prefs)
-    ack, is_new = await service.acknowledge(
+    ack, is_new = await acknowledgements.acknowledge(
         session, caller.principal, message_id=message_id, prefs=prefs
     )
     if is_new:
@@ -141,4 +137,4 @@ async def acknowledge(
 async def get_acknowledgement(
     message_id: uuid.UUID, session: SessionDep, principal: EmployeeCaller
 ) -> AcknowledgementOut:
-    return await service.get_acknowledgement(session, principal, message_id=message_id)
+    return await acknowledgements.get_acknowledgement(session, principal, message_id=message_id)

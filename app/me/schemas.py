@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.validators import LocaleTag
 from app.employees.models import EmploymentType
 from app.feedback.models import ReactionKind
 from app.feedback.schemas import ReactionSummary
@@ -81,29 +80,3 @@ class FeedItem(BaseModel):
     reactions: ReactionSummary = Field(description="Employees per reaction, and in total.")
     my_reaction: ReactionKind | None = Field(description="The caller's reaction, if any.")
     my_pulse: int | None = Field(description="The caller's answer to the pulse question (1 to 5).")
-
-
-class AcknowledgementCreate(BaseModel):
-    """Optional: the locale the caller was shown, when the client knows it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    locale: LocaleTag | None = Field(
-        default=None,
-        description="The `locale` of the feed item shown; by default negotiated as for the feed.",
-    )
-
-
-class AcknowledgementOut(BaseModel):
-    """The evidence kept for an acknowledgement; it does not change when the message does."""
-
-    id: uuid.UUID
-    message_id: uuid.UUID
-    version: int = Field(description="The content version acknowledged (see its versions).")
-    statement: str = Field(description="The acknowledgement statement as shown.")
-    locale: str = Field(description="The locale of the content shown.")
-    content_sha256: str = Field(
-        description="SHA-256 (hex) of the content shown: the UTF-8 JSON "
-        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
-    )
-    acknowledged_at: datetime

@@ -10,12 +10,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audiences.service import get_message_audience_ids, set_message_audiences
+from app.audiences.service import (
+    get_message_audience_ids,
+    message_audience_specs,
+    set_message_audiences,
+)
 from app.audit.service import record
+from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
@@ -29,8 +33,8 @@ from app.messages.schemas import (
     MessageVersionOut,
     Translation,
 )
+from app.receipts.models import DueNotice
 from app.receipts.service import materialize_recipients
-from app.webhooks.models import DueNotice
 from app.webhooks.outbox import emit
 
 logger = logging.getLogger("brandcast.messages")
@@ -58,14 +62,6 @@ async def _out(session: AsyncSession, message: Message) -> MessageOut:
 
 def etag_of(message: Message) -> str:
     return etag_for(message.id, message.revision)
-
-
-def json_array_contains(dialect: str, column: Any, value: str) -> ColumnElement[bool]:
-    """`column` (a JSON array) holds `value`: JSONB `@>` on PostgreSQL, `json_each` on SQLite."""
-    if dialect == "postgresql":
-        return type_coerce(column, JSONB).contains([value])
-    items = func.json_each(column).table_valued("value")
-    return exists().select_from(items).where(items.c.value == value)
 
 
 async def _load(session: AsyncSession, message_id: uuid.UUID, *, lock: bool = False) -> Message:
@@ -202,7 +198,7 @@ async def list_messages(
     if category is not None:
         stmt = stmt.where(Message.category == category)
     if tag:
-        stmt = stmt.where(json_array_contains(session.bind.dialect.name, Message.tags, tag))
+        stmt = stmt.where(sql.json_array_contains(sql.dialect_of(session), Message.tags, tag))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
@@ -439,9 +435,10 @@ async def _publish(
     *,
     at: datetime | None,
     now: datetime,
-) -> None:
+) -> list[uuid.UUID]:
     """Publish now (`at` absent or not in the future) or schedule; the one path for both
-    the endpoint and the scheduler. The caller holds the row lock."""
+    the endpoint and the scheduler. The caller holds the row lock. Returns the audience ids
+    (read once, with the rules the recipients are resolved from)."""
     if message.status == Status.ARCHIVED:
         raise Conflict(
             "This message is archived; archived messages cannot be published again. "
@@ -454,8 +451,8 @@ async def _publish(
         )
     when = at if at is not None and at > now else now
     _require_acknowledgement_text(message)
-    audiences = await get_message_audience_ids(session, message_ids=[message.id])
-    if not audiences[message.id]:
+    audiences = await message_audience_specs(session, message_id=message.id)
+    if not audiences:
         raise Conflict(
             "This message has no audience, so publishing it would reach nobody: "
             "set `audience_ids` first."
@@ -483,7 +480,11 @@ async def _publish(
         session.add(_snapshot(message, principal, at=now))
         await session.flush()
         message.recipient_count = await materialize_recipients(
-            session, message_id=message.id, published_at=now
+            session,
+            message_id=message.id,
+            audiences=[spec for _, spec in audiences],
+            published_at=now,
+            acknowledge_within_days=message.acknowledge_within_days,
         )
         action = "message.published"
     _touch(message, now)
@@ -501,6 +502,7 @@ async def _publish(
             "recipient_count": message.recipient_count,
         },
     )
+    return [audience_id for audience_id, _ in audiences]
 
 
 async def publish_message(
@@ -514,8 +516,8 @@ async def publish_message(
     """Publish now, or schedule for a future `publish_at`."""
     message = await _load(session, message_id, lock=True)
     check_if_match(if_match, etag_of(message))
-    await _publish(session, principal, message, at=publish_at, now=utcnow())
-    return await _out(session, message)
+    audience_ids = await _publish(session, principal, message, at=publish_at, now=utcnow())
+    return message_out(message, audience_ids=audience_ids)
 
 
 async def _archive(

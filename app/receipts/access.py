@@ -12,23 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import Conflict, NotFound
 from app.core.principal import Principal
-from app.messages.models import Message, Status
+from app.messages.models import Message
+from app.receipts import rules
 from app.receipts.models import Recipient
-
-
-def live_messages(now: datetime):
-    """Published and unexpired: what feeds show."""
-    return and_(
-        Message.status == Status.PUBLISHED,
-        or_(Message.expires_at.is_(None), Message.expires_at > now),
-    )
 
 
 def visible_to(principal: Principal, now: datetime, *columns) -> Select:
@@ -37,19 +29,8 @@ def visible_to(principal: Principal, now: datetime, *columns) -> Select:
         select(*columns)
         .select_from(Recipient)
         .join(Message, Message.id == Recipient.message_id)
-        .where(Recipient.employee_id == principal.employee_id, live_messages(now))
+        .where(Recipient.employee_id == principal.employee_id, rules.live(now))
     )
-
-
-def acknowledged(version: Any = Message.acknowledgement_version) -> ColumnElement[bool]:
-    """The recipient's acknowledgement is current: of `version` (by default the message's
-    `acknowledgement_version`, which needs `messages` joined) or a later one."""
-    return Recipient.acknowledged_version >= version
-
-
-def not_acknowledged(version: Any = Message.acknowledgement_version) -> ColumnElement[bool]:
-    """No current acknowledgement (none at all, or only of versions before a re-acknowledgement)."""
-    return or_(Recipient.acknowledged_version.is_(None), Recipient.acknowledged_version < version)
 
 
 @dataclass(frozen=True)
@@ -64,9 +45,7 @@ class Delivery:
     requires_acknowledgement: bool
 
     def is_open(self, now: datetime) -> bool:
-        return self.status == Status.PUBLISHED and (
-            self.expires_at is None or self.expires_at > now
-        )
+        return rules.is_live(self.status, self.expires_at, now)
 
 
 # Table columns, not entity attributes: statements made only of them skip the ORM's execution
@@ -100,7 +79,7 @@ def delivery_statement(employee_id: Any, message_id: Any, columns: Sequence[Any]
         .where(
             _RECIPIENTS.c.employee_id == employee_id,
             _RECIPIENTS.c.message_id == message_id,
-            _MESSAGES.c.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
+            rules.reachable(),
         )
     )
 

@@ -1,3 +1,6 @@
+"""Delivery rows: who was asked to read which message, their acknowledgements, and which
+due-date notices were already announced."""
+
 import uuid
 from datetime import datetime
 
@@ -67,3 +70,23 @@ class Acknowledgement(SQLModel, table=True):
     locale: str = Field(sa_column=Column(String(35), nullable=False))
     content_sha256: str = Field(sa_column=Column(String(64), nullable=False))
     acknowledged_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class DueNotice(SQLModel, table=True):
+    """What was already announced for a message's due dates, so that nothing is sent twice.
+
+    For `reminder_due` and `overdue`, every pending recipient whose `due_at` is at or before
+    `covered_due_at` has been announced; `last_emitted_at` spaces late joiners' batches and
+    rate-limits manual reminders (`manual`).
+    """
+
+    __tablename__ = "acknowledgement_due_notices"
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    kind: str = Field(sa_column=Column(String(20), primary_key=True))
+    covered_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_emitted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    batches: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    last_event_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))

@@ -2,9 +2,9 @@
 
 Every figure is computed by the database in one statement: `count(*) FILTER (WHERE …)` over
 the message's recipient rows (joined to the employees and with `GROUP BY` for groups). Groups
-are the employees' attributes now, not when they were targeted. Acknowledged means of the
-current round (`messages.acknowledgement_version`) or later; pending means required, not
-acknowledged, and the employee still active; overdue means pending past the due date.
+are the employees' attributes now, not when they were targeted. Acknowledged, pending and
+overdue are the rules of `app.receipts.rules`; small groups are merged by the one
+minimum-group rule of `app.reports.aggregates`.
 """
 
 import csv
@@ -23,18 +23,18 @@ from app.core.database import Database, utcnow
 from app.core.errors import NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
+from app.core.sql import count_when
 from app.employees.models import Employee
 from app.messages.models import Message
-from app.receipts.access import acknowledged, not_acknowledged
+from app.receipts import rules
 from app.receipts.models import Recipient
 from app.receipts.schemas import (
-    OTHER_GROUP,
-    GroupBy,
     GroupStats,
     MessageStats,
     RecipientOut,
     RecipientState,
 )
+from app.reports.aggregates import OTHER, GroupBy, partition, ratio
 
 CSV_BATCH = 2_000
 COUNTS = ("recipients", "read", "acknowledged", "pending", "overdue")
@@ -72,21 +72,15 @@ async def message_facts(
 def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState, Any]:
     """Each state as a condition over `recipients` joined to `employees`.
 
-    The message's acknowledgement version is a bound value, so no join to `messages` is needed.
-    Deactivated employees are never pending (nor overdue): they have left.
+    The message's facts are bound values, so no join to `messages` is needed.
     """
-    version = facts.acknowledgement_version
-    pending = (
-        and_(not_acknowledged(version), Employee.active.is_(True))
-        if facts.requires_acknowledgement
-        else false()
-    )
+    required, version = facts.requires_acknowledgement, facts.acknowledgement_version
     return {
         RecipientState.UNREAD: Recipient.read_at.is_(None),
         RecipientState.READ: Recipient.read_at.is_not(None),
-        RecipientState.ACKNOWLEDGED: acknowledged(version),
-        RecipientState.PENDING: pending,
-        RecipientState.OVERDUE: and_(pending, Recipient.due_at < now),
+        RecipientState.ACKNOWLEDGED: rules.acknowledged(version),
+        RecipientState.PENDING: rules.pending(required, version),
+        RecipientState.OVERDUE: rules.overdue(now, required, version),
     }
 
 
@@ -99,89 +93,52 @@ def _of_message(facts: MessageFacts, *columns: Any) -> Select:
     )
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
 def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
     return {
         **counts,
-        "read_rate": _rate(counts["read"], counts["recipients"]),
+        "read_rate": ratio(counts["read"], counts["recipients"]),
         "acknowledgement_rate": (
-            _rate(counts["acknowledged"], counts["recipients"])
+            ratio(counts["acknowledged"], counts["recipients"])
             if facts.requires_acknowledgement
             else None
         ),
     }
 
 
-def merge_small_groups(
-    groups: list[tuple[str | None, dict[str, int]]], minimum: int
-) -> list[tuple[str | None, dict[str, int]]]:
-    """Groups of at least `minimum` recipients, largest first, then one `(other)` group.
-
-    `(other)` holds every smaller group; when it is itself below `minimum` (one group of two,
-    say, which its label would not hide), the smallest shown groups join it until it reaches
-    the minimum or nothing else is left. So no shown figure covers fewer than `minimum`
-    people, unless the whole message has fewer recipients — and then the only group is
-    `(other)`, equal to the totals shown anyway.
-    """
-    ordered = sorted(groups, key=lambda g: (-g[1]["recipients"], g[0] is None, g[0] or ""))
-    shown = [g for g in ordered if g[1]["recipients"] >= minimum]
-    small = [g for g in ordered if g[1]["recipients"] < minimum]
-    if not small:
-        return shown
-    other = dict.fromkeys(COUNTS, 0)
-
-    def absorb(counts: dict[str, int]) -> None:
-        for name in COUNTS:
-            other[name] += counts[name]
-
-    for _, counts in small:
-        absorb(counts)
-    while other["recipients"] < minimum and shown:
-        absorb(shown.pop()[1])
-    return [*shown, (OTHER_GROUP, other)]
-
-
 def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None = None) -> Select:
     """The one aggregate behind `message_stats`: a row of counts (per group with `group_by`)."""
-    version = facts.acknowledgement_version
+    required, version = facts.requires_acknowledgement, facts.acknowledgement_version
     read = Recipient.read_at.is_not(None)
-    open_ = not_acknowledged(version) if facts.requires_acknowledgement else false()
-    late = and_(open_, Recipient.due_at < now)
     if group_by is not None:
         key: ColumnElement = getattr(Employee, group_by.value)
-        active = Employee.active.is_(True)
         return _of_message(
             facts,
             key.label("key"),
             func.count().label("recipients"),
-            func.count().filter(read).label("read"),
-            func.count().filter(acknowledged(version)).label("acknowledged"),
-            func.count().filter(and_(open_, active)).label("pending"),
-            func.count().filter(and_(late, active)).label("overdue"),
+            count_when(read).label("read"),
+            count_when(rules.acknowledged(version)).label("acknowledged"),
+            count_when(rules.pending(required, version)).label("pending"),
+            count_when(rules.overdue(now, required, version)).label("overdue"),
         ).group_by(key)
     # Without groups no employee column is needed but `active`: count the message's recipient
-    # rows alone, then take away the open ones of deactivated employees (few, found through
-    # the index on `active`). Joining every recipient to its employee costs several times more.
+    # rows alone (awaiting, and awaiting past due), then take away those of deactivated
+    # employees, who are never pending (few, found through the index on `active`). Joining
+    # every recipient to its employee costs several times more.
+    awaiting = rules.awaiting(required, version)
+    late = and_(awaiting, rules.past_due(now))
     everyone = (
         select(
             func.count().label("recipients"),
-            func.count().filter(read).label("read"),
-            func.count().filter(acknowledged(version)).label("acknowledged"),
-            func.count().filter(open_).label("open"),
-            func.count().filter(late).label("late"),
+            count_when(read).label("read"),
+            count_when(rules.acknowledged(version)).label("acknowledged"),
+            count_when(awaiting).label("awaiting"),
+            count_when(late).label("late"),
         )
         .where(Recipient.message_id == facts.id)
         .subquery("everyone")
     )
     gone = (
-        _of_message(
-            facts,
-            func.count().filter(open_).label("open"),
-            func.count().filter(late).label("late"),
-        )
+        _of_message(facts, count_when(awaiting).label("awaiting"), count_when(late).label("late"))
         .where(Employee.active == false())
         .subquery("gone")
     )
@@ -189,7 +146,7 @@ def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None
         everyone.c.recipients,
         everyone.c.read,
         everyone.c.acknowledged,
-        (everyone.c.open - gone.c.open).label("pending"),
+        (everyone.c.awaiting - gone.c.awaiting).label("pending"),
         (everyone.c.late - gone.c.late).label("overdue"),
     ).select_from(everyone.join(gone, true()))
 
@@ -216,15 +173,18 @@ async def message_stats(
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:
         return MessageStats(**about, **_with_rates(dict(rows[0]._mapping), facts))
-    groups = [(row.key, {name: getattr(row, name) for name in COUNTS}) for row in rows]
-    totals = {name: sum(g[1][name] for g in groups) for name in COUNTS}
-    merged = merge_small_groups(groups, min_group_size)
+    groups = {row.key: {name: getattr(row, name) for name in COUNTS} for row in rows}
+    totals = {name: sum(g[name] for g in groups.values()) for name in COUNTS}
+    folded = partition(groups, size=lambda g: g["recipients"], minimum=min_group_size)
+    shown = [GroupStats(key=key, **_with_rates(groups[key], facts)) for key in folded.shown]
+    if folded.other_size:
+        shown.append(GroupStats(key=OTHER, **_with_rates(folded.other, facts)))
     return MessageStats(
         **about,
         **_with_rates(totals, facts),
         group_by=group_by,
         min_group_size=min_group_size,
-        groups=[GroupStats(key=k, **_with_rates(c, facts)) for k, c in merged],
+        groups=shown,
     )
 
 
@@ -255,9 +215,7 @@ def _recipients(facts: MessageFacts, state: RecipientState | None, now: datetime
 
 
 def _recipient_values(row: Any, facts: MessageFacts) -> dict[str, Any]:
-    current = row.acknowledged_version is not None and (
-        row.acknowledged_version >= facts.acknowledgement_version
-    )
+    current = rules.is_acknowledged(row.acknowledged_version, facts.acknowledgement_version)
     values = {name: getattr(row, name) for name in CSV_FIELDS}
     values["acknowledged_at"] = row.acknowledged_at if current else None
     return values

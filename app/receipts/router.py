@@ -1,27 +1,28 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from app.auth.dependencies import ReceiptsRead
-from app.core.config import Settings
+from app.auth.dependencies import MessagesWrite, ReceiptsRead
+from app.core.config import AppSettings
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
-from app.receipts import reports
-from app.receipts.schemas import GroupBy, MessageStats, RecipientOut, RecipientState
+from app.receipts import reminders, reports
+from app.receipts.schemas import (
+    MessageStats,
+    RecipientOut,
+    RecipientState,
+    ReminderSent,
+)
+from app.reports.aggregates import GroupBy
 
 router = APIRouter(prefix="/v1/messages", tags=["receipts"])
+# what acts on a message's recipients is documented with the messages
+messages_router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 NOT_FOUND = {404: {"description": "No message with this id."}}
 CSV_MEDIA_TYPE = "text/csv"
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-AppSettings = Annotated[Settings, Depends(_settings)]
 
 
 def _wants_csv(accept: str | None) -> bool:
@@ -85,4 +86,25 @@ async def list_recipients(
         headers={
             "Content-Disposition": f'attachment; filename="recipients-{message_id}{suffix}.csv"'
         },
+    )
+
+
+@messages_router.post(
+    "/{message_id}/reminders",
+    status_code=202,
+    operation_id="remindMessageRecipients",
+    summary="Nudge the pending recipients now (one event; at most once an hour)",
+    responses={
+        409: {
+            "description": "Nobody to remind: the message is not published, asks for no "
+            "acknowledgement, has expired, or everyone has acknowledged."
+        },
+        429: {"description": "A reminder was sent less than an hour ago."},
+    },
+)
+async def remind(
+    message_id: uuid.UUID, session: SessionDep, principal: MessagesWrite, settings: AppSettings
+) -> ReminderSent:
+    return await reminders.send_reminder(
+        session, principal, message_id=message_id, settings=settings
     )

@@ -1,17 +1,13 @@
-"""API shapes of the receipts reports."""
+"""API shapes of receipts: acknowledgements, reports, reminders."""
 
 import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-
-class GroupBy(StrEnum):
-    DEPARTMENT = "department"
-    DIVISION = "division"
-    LOCATION = "location"
-    COUNTRY = "country"
+from app.core.validators import LocaleTag
+from app.reports.aggregates import OTHER, GroupBy
 
 
 class RecipientState(StrEnum):
@@ -20,9 +16,6 @@ class RecipientState(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     PENDING = "pending"
     OVERDUE = "overdue"
-
-
-OTHER_GROUP = "(other)"
 
 
 class ReceiptCounts(BaseModel):
@@ -43,9 +36,9 @@ class ReceiptCounts(BaseModel):
 
 class GroupStats(ReceiptCounts):
     key: str | None = Field(
-        description=f"The attribute's value (null: not set), or `{OTHER_GROUP}` for the groups "
+        description=f"The attribute's value (null: not set), or `{OTHER}` for the groups "
         "too small to show on their own, merged.",
-        examples=["Retail", OTHER_GROUP],
+        examples=["Retail", OTHER],
     )
 
 
@@ -90,3 +83,35 @@ class RecipientOut(BaseModel):
     acknowledged_version: int | None = Field(
         description="The latest content version they acknowledged, current or not."
     )
+
+
+class AcknowledgementCreate(BaseModel):
+    """Optional: the locale the caller was shown, when the client knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locale: LocaleTag | None = Field(
+        default=None,
+        description="The `locale` of the feed item shown; by default negotiated as for the feed.",
+    )
+
+
+class AcknowledgementOut(BaseModel):
+    """The evidence kept for an acknowledgement; it does not change when the message does."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    version: int = Field(description="The content version acknowledged (see its versions).")
+    statement: str = Field(description="The acknowledgement statement as shown.")
+    locale: str = Field(description="The locale of the content shown.")
+    content_sha256: str = Field(
+        description="SHA-256 (hex) of the content shown: the UTF-8 JSON "
+        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
+    )
+    acknowledged_at: datetime
+
+
+class ReminderSent(BaseModel):
+    message_id: uuid.UUID
+    event_id: uuid.UUID
+    pending: int = Field(description="Recipients who have not acknowledged the current version.")

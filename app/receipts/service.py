@@ -1,4 +1,5 @@
-"""Recipients: who was asked to read (and acknowledge) which message."""
+"""Recipients: who was asked to read (and acknowledge) which message, resolved once at
+publication and extended to late joiners."""
 
 import uuid
 from collections.abc import Sequence
@@ -12,7 +13,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     true,
     union_all,
@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.audiences.models import Audience, MessageAudience
-from app.audiences.rules import Compiler
-from app.audiences.service import message_audience_specs, spec_of
+from app.audiences.rules import AudienceSpec, Compiler
+from app.audiences.service import spec_of
 from app.core.database import UTCDateTime, utcnow
 from app.employees.models import Employee
-from app.messages.models import Message, Status
+from app.messages.models import Message
+from app.receipts import rules
 from app.receipts.models import Recipient
 
 # employee ids per statement: well under the drivers' 32,767 bind parameters
@@ -41,51 +42,41 @@ def _insert_ignoring_duplicates(session: AsyncSession):
     return dialect.insert(Recipient).on_conflict_do_nothing()
 
 
-def _live(now: datetime) -> ColumnElement[bool]:
-    """Published, not archived, not expired: the messages that still reach people."""
-    return and_(
-        Message.status == Status.PUBLISHED,
-        Message.archived_at.is_(None),
-        or_(Message.expires_at.is_(None), Message.expires_at > now),
-    )
-
-
 async def materialize_recipients(
-    session: AsyncSession, *, message_id: uuid.UUID, published_at: datetime
+    session: AsyncSession,
+    *,
+    message_id: uuid.UUID,
+    audiences: Sequence[AudienceSpec],
+    published_at: datetime,
+    acknowledge_within_days: int | None,
 ) -> int:
     """Resolve the message's audiences into recipient rows; return how many there are.
 
-    One `INSERT … SELECT` over the employees matching any of the message's audiences, so each
-    employee is one row however many audiences they are in; rows that exist are kept as they
-    are, so running it twice adds nothing. The count is also stored on the message.
+    One `INSERT … SELECT` over the employees matching any of the audiences, so each employee
+    is one row however many audiences they are in; rows that exist are kept as they are, so
+    running it twice adds nothing. The caller stores the count on the message.
     """
-    days = (
-        await session.execute(
-            select(Message.acknowledge_within_days).where(Message.id == message_id)
-        )
-    ).scalar_one()
-    specs = await message_audience_specs(session, message_id=message_id)
-    if specs:
+    if audiences:
         compiler = Compiler(dialect=session.bind.dialect.name, today=published_at.date())
-        due = published_at + timedelta(days=days) if days is not None else None
+        due = (
+            published_at + timedelta(days=acknowledge_within_days)
+            if acknowledge_within_days is not None
+            else None
+        )
         rows = select(
             literal(message_id, Uuid()),
             Employee.id,
             literal(published_at, UTCDateTime()),
             literal(due, UTCDateTime()),
-        ).where(compiler.members(specs))
+        ).where(compiler.members(audiences))
         await session.execute(
             _insert_ignoring_duplicates(session).from_select(RECIPIENT_COLUMNS, rows)
         )
-    count = (
+    return (
         await session.execute(
             select(func.count()).select_from(Recipient).where(Recipient.message_id == message_id)
         )
     ).scalar_one()
-    await session.execute(
-        update(Message).where(Message.id == message_id).values(recipient_count=count)
-    )
-    return count
 
 
 async def enroll_late_joiners(session: AsyncSession, *, employee_ids: Sequence[uuid.UUID]) -> int:
@@ -100,7 +91,7 @@ async def enroll_late_joiners(session: AsyncSession, *, employee_ids: Sequence[u
     if not ids:
         return 0
     now = utcnow()
-    live = _live(now)
+    live = rules.live(now)
     audiences = (
         await session.execute(
             select(

@@ -5,10 +5,9 @@ from pydantic import AwareDatetime
 
 from app.auth.dependencies import ReceiptsRead
 from app.core.session import SessionDep
-from app.feedback.aggregates import MinGroupSize
-from app.feedback.schemas import GroupBy
 from app.messages.schemas import MAX_TAG
 from app.reports import service
+from app.reports.aggregates import GroupBy, MinGroupSize
 from app.reports.schemas import BrandAlignmentOut
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.feedback.schemas import GroupBy
+from app.reports.aggregates import GroupBy
 
 
 class ReachFigures(BaseModel):

@@ -2,20 +2,20 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, text, true, union_all
+from sqlalchemy import and_, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import ValidationFailed, field_error
 from app.core.principal import Principal
+from app.core.sql import count_when
 from app.employees.models import Employee
-from app.feedback.aggregates import OTHER, add_up, group_label, partition, ratio
 from app.feedback.models import PulseAnswer
-from app.feedback.schemas import GroupBy
 from app.messages.models import BRAND_CATEGORIES, Message, Status
-from app.messages.service import json_array_contains
-from app.receipts.access import acknowledged
+from app.receipts import rules
 from app.receipts.models import Recipient
+from app.reports.aggregates import OTHER, GroupBy, add_up, group_label, partition, ratio
 from app.reports.schemas import AlignmentRow, BrandAlignmentOut, PulseSummary, ReachFigures
 
 CATEGORIES = sorted(c.value for c in BRAND_CATEGORIES)
@@ -36,10 +36,6 @@ FIELDS = (
 )
 
 
-def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
     """One aggregate: the brand messages of the period, per unit.
 
@@ -57,21 +53,19 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
         Message.published_at < until,
     ]
     if tag:
-        conditions.append(json_array_contains(dialect, Message.tags, tag))
+        conditions.append(sql.json_array_contains(dialect, Message.tags, tag))
     asked = Message.requires_acknowledgement == true()
-    current = and_(asked, acknowledged())  # of the current acknowledgement version
+    current = and_(asked, rules.acknowledged())  # of the current acknowledgement version
     due = and_(asked, Recipient.due_at.is_not(None))
     deliveries = (
         select(
             Recipient.employee_id.label("employee_id"),
             func.count().label("deliveries"),
             func.count(Recipient.read_at).label("read"),
-            _count_when(asked).label("acknowledgement_requested"),
-            _count_when(current).label("acknowledged"),
-            _count_when(due).label("due"),
-            _count_when(and_(current, due, Recipient.acknowledged_at <= Recipient.due_at)).label(
-                "acknowledged_on_time"
-            ),
+            count_when(asked).label("acknowledgement_requested"),
+            count_when(current).label("acknowledged"),
+            count_when(due).label("due"),
+            count_when(and_(current, due, rules.on_time())).label("acknowledged_on_time"),
             literal(0).label("pulse_responses"),
             literal(0).label("pulse_sum"),
         )
@@ -96,8 +90,8 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
     return (
         select(
             unit.label("unit"),
-            _count_when(e.deliveries > 0).label("recipients"),
-            _count_when(e.pulse_responses > 0).label("pulse_respondents"),
+            count_when(e.deliveries > 0).label("recipients"),
+            count_when(e.pulse_responses > 0).label("pulse_respondents"),
             *sums,
         )
         .select_from(per_employee)
@@ -141,20 +135,18 @@ async def brand_alignment(
 ) -> BrandAlignmentOut:
     """Reach, acknowledgement and pulse of the brand messages published in `[since, until)`,
     per unit, with units under `min_group_size` people merged into "(other)" (see
-    `app.feedback.aggregates`). The period defaults to the 90 days up to now."""
+    `app.reports.aggregates`). The period defaults to the 90 days up to now."""
     until = until or utcnow()
     since = since or until - DEFAULT_PERIOD
     if since >= until:
         raise ValidationFailed([field_error("query.since", "must be before `until`")])
     unit = getattr(Employee, group_by.value)
-    if session.bind.dialect.name == "postgresql":
-        # Two hash aggregates of up to one row per employee: keep them in memory, not on disk.
-        # And plan for this period: asyncpg prepares statements, and the generic plan PostgreSQL
-        # switches to after five runs suits a 90-day period, not a week (5x slower measured).
-        await session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    # Two hash aggregates of up to one row per employee: keep them in memory, not on disk.
+    # And plan for this period: asyncpg prepares statements, and the generic plan PostgreSQL
+    # switches to after five runs suits a 90-day period, not a week (5x slower measured).
+    await sql.set_local(session, work_mem=REPORT_WORK_MEM, plan_cache_mode="force_custom_plan")
     stmt = alignment_statement(
-        session.bind.dialect.name, since=since, until=until, tag=tag, unit=unit
+        sql.dialect_of(session), since=since, until=until, tag=tag, unit=unit
     )
     rows: dict[str, dict[str, int]] = {}
     for row in (await session.execute(stmt)).mappings():
@@ -171,7 +163,7 @@ async def brand_alignment(
             reach=_reach(rows[label]),
             pulse=_pulse(rows[label]) if label in pulse.shown else None,
         )
-        for label in sorted(reach.shown, key=lambda g: (-rows[g]["recipients"], g))
+        for label in reach.shown
     ]
     other = AlignmentRow(
         unit=OTHER,

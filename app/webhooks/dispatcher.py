@@ -42,7 +42,6 @@ from app.core.principal import Principal
 from app.webhooks import ssrf
 from app.webhooks.metrics import DELIVERIES, DELIVERY_LATENCY, OUTBOX_DEPTH
 from app.webhooks.models import DeliveryStatus, OutboxEvent, Webhook, WebhookDelivery
-from app.webhooks.reminders import emit_due_reminders
 from app.webhooks.signing import delivery_headers
 
 logger = logging.getLogger("brandcast.webhooks")
@@ -479,14 +478,5 @@ def dispatch_job(db: Database, settings: Settings):
 
     async def _job(_session: AsyncSession) -> int:
         return await run_dispatch(db, settings)
-
-    return _job
-
-
-def due_reminders_job(settings: Settings):
-    """`emit_due_reminders` as a scheduler job, in the scheduler's transaction."""
-
-    async def _job(session: AsyncSession) -> int:
-        return await emit_due_reminders(session, now=utcnow(), settings=settings)
 
     return _job

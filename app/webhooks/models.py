@@ -1,5 +1,4 @@
-"""Webhook subscriptions, the transactional outbox (events and their deliveries), and the
-record of which due-date notices were already sent."""
+"""Webhook subscriptions and the transactional outbox (events and their deliveries)."""
 
 import uuid
 from datetime import datetime
@@ -140,23 +139,3 @@ class WebhookDelivery(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
-
-
-class DueNotice(SQLModel, table=True):
-    """What was already announced for a message's due dates, so that nothing is sent twice.
-
-    For `reminder_due` and `overdue`, every pending recipient whose `due_at` is at or before
-    `covered_due_at` has been announced; `last_emitted_at` spaces late joiners' batches and
-    rate-limits manual reminders (`manual`).
-    """
-
-    __tablename__ = "acknowledgement_due_notices"
-
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
-    kind: str = Field(sa_column=Column(String(20), primary_key=True))
-    covered_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
-    last_emitted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    batches: int = Field(default=1, sa_column=Column(Integer, nullable=False))
-    last_event_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))

@@ -1,40 +1,28 @@
 import uuid
-from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from app.auth.dependencies import MessagesWrite, WebhooksAdmin
-from app.core.config import Settings
+from app.auth.dependencies import WebhooksAdmin
+from app.core.config import AppSettings
 from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
-from app.webhooks import reminders, service
+from app.webhooks import service
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import (
     DeliveryOut,
-    ReminderSent,
     WebhookCreate,
     WebhookOut,
     WebhookUpdate,
     WebhookWithSecret,
 )
 
-# tags per operation: the reminders route belongs with the messages
-router = APIRouter()
-TAGS: list[str | Enum] = ["webhooks"]
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-AppSettings = Annotated[Settings, Depends(_settings)]
+router = APIRouter(tags=["webhooks"])
 
 
 @router.post(
     "/v1/webhooks",
-    tags=TAGS,
     status_code=201,
     operation_id="createWebhook",
     summary="Subscribe a URL to events (the signing secret is shown once)",
@@ -52,18 +40,14 @@ async def create_webhook(
     return service.with_secret(webhook)
 
 
-@router.get(
-    "/v1/webhooks", tags=TAGS, operation_id="listWebhooks", summary="List webhook subscriptions"
-)
+@router.get("/v1/webhooks", operation_id="listWebhooks", summary="List webhook subscriptions")
 async def list_webhooks(
     session: SessionDep, principal: WebhooksAdmin, page: Pagination
 ) -> Page[WebhookOut]:
     return await service.list_webhooks(session, principal, page=page)
 
 
-@router.get(
-    "/v1/webhooks/{webhook_id}", tags=TAGS, operation_id="getWebhook", summary="Read a webhook"
-)
+@router.get("/v1/webhooks/{webhook_id}", operation_id="getWebhook", summary="Read a webhook")
 async def get_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, response: Response
 ) -> WebhookOut:
@@ -74,7 +58,6 @@ async def get_webhook(
 
 @router.patch(
     "/v1/webhooks/{webhook_id}",
-    tags=TAGS,
     operation_id="updateWebhook",
     summary="Change a webhook (url, events, active, description)",
 )
@@ -96,7 +79,6 @@ async def update_webhook(
 
 @router.delete(
     "/v1/webhooks/{webhook_id}",
-    tags=TAGS,
     status_code=204,
     operation_id="deleteWebhook",
     summary="Delete a webhook and its delivery log",
@@ -109,7 +91,6 @@ async def delete_webhook(
 
 @router.post(
     "/v1/webhooks/{webhook_id}/rotate-secret",
-    tags=TAGS,
     operation_id="rotateWebhookSecret",
     summary="Replace the signing secret (shown once); the old one signs too for 24 hours",
 )
@@ -130,7 +111,6 @@ async def rotate_secret(
 
 @router.post(
     "/v1/webhooks/{webhook_id}/ping",
-    tags=TAGS,
     status_code=202,
     operation_id="pingWebhook",
     summary="Queue a `ping` event for this webhook",
@@ -144,7 +124,6 @@ async def ping_webhook(
 
 @router.get(
     "/v1/webhooks/{webhook_id}/deliveries",
-    tags=TAGS,
     operation_id="listWebhookDeliveries",
     summary="The delivery log of a webhook, newest first",
 )
@@ -162,7 +141,6 @@ async def list_deliveries(
 
 @router.post(
     "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-    tags=TAGS,
     status_code=202,
     operation_id="redeliverWebhookDelivery",
     summary="Send a delivery's event again (as a new delivery)",
@@ -178,26 +156,4 @@ async def redeliver(
 ) -> DeliveryOut:
     return await service.redeliver(
         session, principal, webhook_id=webhook_id, delivery_id=delivery_id
-    )
-
-
-@router.post(
-    "/v1/messages/{message_id}/reminders",
-    status_code=202,
-    tags=["messages"],
-    operation_id="remindMessageRecipients",
-    summary="Nudge the pending recipients now (one event; at most once an hour)",
-    responses={
-        409: {
-            "description": "Nobody to remind: the message is not published, asks for no "
-            "acknowledgement, has expired, or everyone has acknowledged."
-        },
-        429: {"description": "A reminder was sent less than an hour ago."},
-    },
-)
-async def remind(
-    message_id: uuid.UUID, session: SessionDep, principal: MessagesWrite, settings: AppSettings
-) -> ReminderSent:
-    return await reminders.send_reminder(
-        session, principal, message_id=message_id, settings=settings
     )

@@ -119,9 +119,3 @@ class DeliveryOut(BaseModel):
     last_attempt_at: datetime | None
     delivered_at: datetime | None
     created_at: datetime
-
-
-class ReminderSent(BaseModel):
-    message_id: uuid.UUID
-    event_id: uuid.UUID
-    pending: int = Field(description="Recipients who have not acknowledged the current version.")

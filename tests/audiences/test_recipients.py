@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.audiences.models import Audience
-from app.audiences.service import get_message_audience_ids, set_message_audiences
+from app.audiences.service import (
+    get_message_audience_ids,
+    message_audience_specs,
+    set_message_audiences,
+)
 from app.core.database import utcnow
 from app.core.errors import ValidationFailed
 from app.employees.models import Employee
@@ -50,6 +54,21 @@ async def recipient_count(db, message_id) -> int:
         ).scalar_one()
 
 
+async def materialize(s, *, message_id, published_at) -> int:
+    """What publishing does: resolve the message's audiences, store the count on it."""
+    message = await s.get(Message, message_id)
+    specs = await message_audience_specs(s, message_id=message_id)
+    count = await materialize_recipients(
+        s,
+        message_id=message_id,
+        audiences=[spec for _, spec in specs],
+        published_at=published_at,
+        acknowledge_within_days=message.acknowledge_within_days,
+    )
+    await s.execute(update(Message).where(Message.id == message_id).values(recipient_count=count))
+    return count
+
+
 async def test_overlapping_audiences_give_each_employee_once(db, people, add_message):
     sales = await add_audience(db, leaf("department", "eq", "Sales"))
     spanish = await add_audience(db, leaf("locale", "starts_with", "es"), include=["e4"])
@@ -60,7 +79,7 @@ async def test_overlapping_audiences_give_each_employee_once(db, people, add_mes
     published_at = utcnow()
 
     async with db() as s, s.begin():
-        count = await materialize_recipients(s, message_id=message, published_at=published_at)
+        count = await materialize(s, message_id=message, published_at=published_at)
     expected = {people[e] for e in ("e1", "e2", "e4", "e5")}
     assert count == 4
     rows = await recipients(db, message)
@@ -73,7 +92,7 @@ async def test_overlapping_audiences_give_each_employee_once(db, people, add_mes
 
     # a second run (a retried or concurrent publish) adds nothing and keeps the rows
     async with db() as s, s.begin():
-        again = await materialize_recipients(
+        again = await materialize(
             s, message_id=message, published_at=published_at + timedelta(hours=1)
         )
     assert again == 4
@@ -86,14 +105,14 @@ async def test_everyone_and_no_due_date(db, people, add_message):
     everyone = await add_audience(db, {"all": []})
     message = await add_message(Status.PUBLISHED, [everyone])
     async with db() as s, s.begin():
-        assert await materialize_recipients(s, message_id=message, published_at=utcnow()) == 5
+        assert await materialize(s, message_id=message, published_at=utcnow()) == 5
     assert all(r.due_at is None for r in (await recipients(db, message)).values())
 
 
 async def test_message_without_audiences_has_no_recipients(db, people, add_message):
     message = await add_message(Status.PUBLISHED)
     async with db() as s, s.begin():
-        assert await materialize_recipients(s, message_id=message, published_at=utcnow()) == 0
+        assert await materialize(s, message_id=message, published_at=utcnow()) == 0
     assert await recipients(db, message) == {}
 
 
@@ -101,7 +120,7 @@ async def test_rollback_leaves_no_recipients(db, people, add_message):
     everyone = await add_audience(db, {"all": []})
     message = await add_message(Status.PUBLISHED, [everyone])
     async with db() as s, s.begin():
-        await materialize_recipients(s, message_id=message, published_at=utcnow())
+        await materialize(s, message_id=message, published_at=utcnow())
         await s.rollback()
     assert await recipients(db, message) == {}
 
@@ -123,7 +142,7 @@ async def test_late_joiners(db, people, add_employees, add_message):
     scheduled = await add_message(Status.SCHEDULED, [sales])
     async with db() as s, s.begin():
         for m in (live, no_deadline, expired):
-            await materialize_recipients(s, message_id=m, published_at=published_at)
+            await materialize(s, message_id=m, published_at=published_at)
     assert await recipient_count(db, live) == 3  # e1, e2 (Sales), e5 (customer-facing)
     assert await recipient_count(db, no_deadline) == 2
 

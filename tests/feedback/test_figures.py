@@ -7,7 +7,6 @@ from sqlalchemy import insert
 
 from app.core.database import utcnow
 from app.core.principal import Scope
-from app.feedback.aggregates import standalone_groups
 from app.feedback.models import PulseAnswer, Reaction
 from tests.messages.helpers import assert_problem
 
@@ -40,19 +39,6 @@ def answers(db):
                 )
 
     return _store
-
-
-def test_standalone_groups_rule():
-    # a group of 4 is merged; (other) = 4 + 1 = 5 is large enough
-    assert standalone_groups({"A": 6, "B": 5, "C": 4, "D": 1}, 5) == {"A", "B"}
-    # (other) would hold 4: the smallest shown group joins it
-    assert standalone_groups({"A": 6, "B": 5, "C": 4}, 5) == {"A"}
-    # nothing small: nothing merged
-    assert standalone_groups({"A": 6, "B": 5}, 5) == {"A", "B"}
-    # too few overall: everything is (other)
-    assert standalone_groups({"A": 3, "B": 1}, 5) == set()
-    # `among` limits the candidates
-    assert standalone_groups({"A": 6, "B": 7, "C": 9}, 5, among={"A", "B"}) == {"A", "B"}
 
 
 async def test_message_with_four_respondents_shows_no_pulse(people, published, answers, admin):

@@ -8,7 +8,7 @@ from sqlalchemy import insert
 
 from app.core.database import utcnow
 from app.core.principal import Scope
-from app.me.locales import choose_locale, parse_accept_language, preferences
+from app.messages.locales import choose_locale, parse_accept_language, preferences
 from app.receipts.models import Recipient
 from tests.messages.helpers import assert_problem
 from tests.receipts.helpers import World, as_employee, person

@@ -103,10 +103,10 @@ async def test_one_failing_message_does_not_hold_back_the_others(
 
     real = service.materialize_recipients
 
-    async def flaky(session, *, message_id, published_at):
+    async def flaky(session, *, message_id, **kwargs):
         if message_id == broken:
             raise RuntimeError("recipient resolution failed")
-        return await real(session, message_id=message_id, published_at=published_at)
+        return await real(session, message_id=message_id, **kwargs)
 
     monkeypatch.setattr(service, "materialize_recipients", flaky)
     with caplog.at_level(logging.ERROR, logger="brandcast.messages"):

@@ -7,7 +7,6 @@ import pytest
 
 from app.core.database import utcnow
 from app.core.principal import Scope
-from app.receipts.reports import merge_small_groups
 from tests.messages.helpers import assert_problem
 from tests.receipts.helpers import World, as_employee, person
 
@@ -109,20 +108,6 @@ async def test_group_minimum_comes_from_settings(world, arranged, client_with, m
         ("Legal", 2),
         ("(other)", 2),  # HR (1) and no department (1)
     ]
-
-
-def test_merge_small_groups():
-    def g(key, n):
-        return (key, {"recipients": n, "read": n, "acknowledged": 0, "pending": n, "overdue": 0})
-
-    merged = merge_small_groups([g("a", 1), g("b", 9), g("c", 4), g(None, 6)], 5)
-    assert [(k, c["recipients"]) for k, c in merged] == [("b", 9), (None, 6), ("(other)", 5)]
-    merged = merge_small_groups([g("a", 1), g("b", 9), g("c", 6)], 5)
-    assert [(k, c["recipients"]) for k, c in merged] == [("b", 9), ("(other)", 7)]
-    merged = merge_small_groups([g("a", 1), g("b", 2)], 5)  # fewer people than the minimum
-    assert [(k, c["recipients"], c["read"]) for k, c in merged] == [("(other)", 3, 3)]
-    assert merge_small_groups([g("a", 5)], 5) == [g("a", 5)]
-    assert merge_small_groups([], 5) == []
 
 
 async def test_reacknowledgement_resets_acknowledged(world, arranged):

@@ -1,5 +1,6 @@
-"""Report fixtures: the feedback area's `people` (employees inserted in one statement)."""
+"""Report fixtures: the feedback area's employees (inserted in one statement) and messages
+published to every one of them."""
 
-from tests.feedback.conftest import people
+from tests.feedback.conftest import people, published
 
-__all__ = ["people"]
+__all__ = ["people", "published"]

@@ -11,12 +11,12 @@ from sqlalchemy import func, select, update
 from app.audit.models import AuditEvent
 from app.core.database import Database, utcnow
 from app.core.scheduler import Scheduler
+from app.receipts.reminders import due_reminders_job
 from app.webhooks import ssrf
 from app.webhooks.dispatcher import (
     Claim,
     claim,
     dispatch_job,
-    due_reminders_job,
     purge_events,
     run_dispatch,
     send,

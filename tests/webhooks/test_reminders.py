@@ -11,10 +11,10 @@ from app.core.database import utcnow
 from app.core.principal import Scope
 from app.employees.models import Employee
 from app.messages.models import Message
-from app.receipts.models import Recipient
-from app.webhooks.models import DueNotice, OutboxEvent
+from app.receipts.models import DueNotice, Recipient
+from app.receipts.reminders import emit_due_reminders
+from app.webhooks.models import OutboxEvent
 from app.webhooks.outbox import emit
-from app.webhooks.reminders import emit_due_reminders
 from brandcast.webhooks import verify_signature
 
 DUE = datetime(2030, 3, 10, 9, 0, tzinfo=utcnow().tzinfo)

@@ -77,3 +77,12 @@ def choose_locale(prefs: Sequence[str], own: str, translations: Mapping[str, Any
             if lowered.split("-", 1)[0] == language:
                 return locale
     return own
+
+
+def localized(row: Any, prefs: Sequence[str]) -> tuple[str, str, str | None, str]:
+    """(locale, title, summary, body) of a row with the message's content columns."""
+    locale = choose_locale(prefs, row.locale, row.translations)
+    if locale == row.locale:
+        return locale, row.title, row.summary, row.body
+    content = row.translations[locale]
+    return locale, content["title"], content.get("summary"), content.get("body") or ""

@@ -1,10 +1,14 @@
 """Due dates: `acknowledgement.reminder_due` and `acknowledgement.overdue`, one event per
 message and batch, never one per recipient.
 
-A recipient's `due_at` is the deadline. For each message and kind, `acknowledgement_due_notices`
-keeps `covered_due_at`: every recipient whose `due_at` is at or before it has been announced.
-A pass finds pending recipients past the kind's threshold and beyond `covered_due_at`, emits one
-event per message with their count, and moves `covered_due_at` up to the threshold. The first
+A recipient's `due_at` is the deadline: acknowledging at it is on time, and a moment later
+they are overdue (`app.receipts.rules.past_due`, the comparison the reports use too). For
+each message and kind, `acknowledgement_due_notices` keeps `covered_due_at`, the threshold of
+the last batch. Overdue: due before now, so every pending recipient due *before*
+`covered_due_at` was announced. Reminder: not overdue yet and due at most
+`reminder_days_before_due` from now, so every one due *at or before* it was. A pass finds the
+pending recipients past the kind's threshold and not covered yet, emits one event per message
+with their count, and moves `covered_due_at` up to the threshold. The first
 batch goes as soon as it is due; later ones (late joiners with their own `due_at`) at most once
 per `reminder_batch_interval_hours`. So no recipient set is announced twice, and a recipient who
 acknowledges before the batch goes is simply not counted.
@@ -12,49 +16,30 @@ acknowledges before the batch goes is simply not counted.
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core import sql
 from app.core.config import Settings, get_settings
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, TooManyRequests
 from app.core.principal import Principal
+from app.core.sql import count_when
 from app.employees.models import Employee
 from app.messages.models import Message, Status
-from app.receipts.models import Recipient
-from app.webhooks.models import DueNotice, EventType
+from app.receipts import rules
+from app.receipts.models import DueNotice, Recipient
+from app.receipts.schemas import ReminderSent
+from app.webhooks.models import EventType
 from app.webhooks.outbox import emit
-from app.webhooks.schemas import ReminderSent
 
 REMINDER = "reminder_due"
 OVERDUE = "overdue"
 MANUAL = "manual"
 # one pass at a time across replicas (PostgreSQL); SQLite writers are serialized anyway
 _ADVISORY_LOCK_KEY = 0x42434E5244554531  # "BCNRDUE1"
-
-
-def _pending() -> Any:
-    """The recipient has not acknowledged the message's current version."""
-    return or_(
-        Recipient.acknowledged_version.is_(None),
-        Recipient.acknowledged_version < Message.acknowledgement_version,
-    )
-
-
-def _open_messages(now: datetime) -> Any:
-    return and_(
-        Message.status == Status.PUBLISHED.value,
-        Message.requires_acknowledgement.is_(True),
-        or_(Message.expires_at.is_(None), Message.expires_at > now),
-    )
-
-
-def _count(condition: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)
 
 
 def recipients_url(message_id: uuid.UUID, state: str) -> str:
@@ -65,13 +50,13 @@ async def _totals(
     session: AsyncSession, message_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, dict[str, int]]:
     """Recipients, acknowledged, pending and overdue per message, in one aggregate."""
-    pending = _pending()
+    awaiting = rules.awaiting()
     stmt = (
         select(
             Recipient.message_id,
             func.count().label("recipients"),
-            _count(pending).label("pending"),
-            _count(and_(pending, Recipient.due_at <= now)).label("overdue"),
+            count_when(awaiting).label("pending"),
+            count_when(and_(awaiting, rules.past_due(now))).label("overdue"),
         )
         .join(Message, Message.id == Recipient.message_id)
         .join(Employee, and_(Employee.id == Recipient.employee_id, Employee.active.is_(True)))
@@ -89,31 +74,20 @@ async def _totals(
     return out
 
 
-async def _lock(session: AsyncSession) -> bool:
-    if session.bind.dialect.name != "postgresql":
-        return True
-    return bool(
-        await session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
-        )
-    )
-
-
-def _upsert(dialect: str):
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 async def _emit_kind(session: AsyncSession, *, kind: str, now: datetime, settings: Settings) -> int:
+    notice = DueNotice.__table__.alias("notice")
+    covered = notice.c.covered_due_at
     if kind == REMINDER:
         threshold = now + timedelta(days=settings.reminder_days_before_due)
         # already overdue recipients are announced as overdue, not reminded
-        due_window = and_(Recipient.due_at > now, Recipient.due_at <= threshold)
+        due_window = and_(~rules.past_due(now), Recipient.due_at <= threshold)
+        not_covered = Recipient.due_at > covered
         event_type, state = EventType.ACKNOWLEDGEMENT_REMINDER_DUE, "pending"
     else:
         threshold = now
-        due_window = Recipient.due_at <= threshold
+        due_window = rules.past_due(now)
+        not_covered = Recipient.due_at >= covered
         event_type, state = EventType.ACKNOWLEDGEMENT_OVERDUE, "overdue"
-    notice = DueNotice.__table__.alias("notice")
     batch_after = now - timedelta(hours=settings.reminder_batch_interval_hours)
     batches = (
         select(
@@ -125,13 +99,13 @@ async def _emit_kind(session: AsyncSession, *, kind: str, now: datetime, setting
             func.max(notice.c.batches).label("batches"),
         )
         .join(Message, Message.id == Recipient.message_id)
-        .join(Employee, and_(Employee.id == Recipient.employee_id, Employee.active.is_(True)))
+        .join(Employee, Employee.id == Recipient.employee_id)
         .outerjoin(notice, and_(notice.c.message_id == Recipient.message_id, notice.c.kind == kind))
         .where(
-            _open_messages(now),
-            _pending(),
+            rules.live(now),
+            rules.pending(),
             due_window,
-            or_(notice.c.covered_due_at.is_(None), Recipient.due_at > notice.c.covered_due_at),
+            or_(covered.is_(None), not_covered),
             or_(notice.c.last_emitted_at.is_(None), notice.c.last_emitted_at <= batch_after),
         )
         .group_by(Recipient.message_id, Message.title)
@@ -140,7 +114,6 @@ async def _emit_kind(session: AsyncSession, *, kind: str, now: datetime, setting
     if not rows:
         return 0
     totals = await _totals(session, [r.message_id for r in rows], now)
-    upsert = _upsert(session.bind.dialect.name)
     for row in rows:
         number = (row.batches or 0) + 1
         event_id = await emit(
@@ -165,9 +138,14 @@ async def _emit_kind(session: AsyncSession, *, kind: str, now: datetime, setting
             "batches": number,
             "last_event_id": event_id,
         }
-        stmt = upsert(DueNotice).values(message_id=row.message_id, kind=kind, **values)
         await session.execute(
-            stmt.on_conflict_do_update(index_elements=["message_id", "kind"], set_=values)
+            sql.upsert(
+                session,
+                DueNotice,
+                {"message_id": row.message_id, "kind": kind, **values},
+                index_elements=["message_id", "kind"],
+                set_=values,
+            )
         )
     return len(rows)
 
@@ -181,7 +159,7 @@ async def emit_due_reminders(
     advisory lock (the others return 0), and the notices table makes a rerun a no-op.
     """
     settings = settings or get_settings()
-    if not await _lock(session):
+    if not await sql.try_advisory_lock(session, _ADVISORY_LOCK_KEY):
         return 0
     emitted = await _emit_kind(session, kind=OVERDUE, now=now, settings=settings)
     emitted += await _emit_kind(session, kind=REMINDER, now=now, settings=settings)
@@ -214,12 +192,12 @@ async def send_reminder(
         raise Conflict("Every recipient has acknowledged the current version.")
 
     interval = timedelta(minutes=settings.manual_reminder_interval_minutes)
-    upsert = _upsert(session.bind.dialect.name)
-    values = {"last_emitted_at": now, "batches": 1}
-    stmt = upsert(DueNotice).values(message_id=message_id, kind=MANUAL, **values)
     claimed = (
         await session.execute(
-            stmt.on_conflict_do_update(
+            sql.upsert(
+                session,
+                DueNotice,
+                {"message_id": message_id, "kind": MANUAL, "last_emitted_at": now, "batches": 1},
                 index_elements=["message_id", "kind"],
                 set_={"last_emitted_at": now, "batches": DueNotice.batches + 1},
                 where=DueNotice.last_emitted_at <= now - interval,
@@ -267,3 +245,12 @@ async def send_reminder(
         details={"event_id": str(event_id), "pending": totals["pending"]},
     )
     return ReminderSent(message_id=message_id, event_id=event_id, pending=totals["pending"])
+
+
+def due_reminders_job(settings: Settings):
+    """`emit_due_reminders` as a scheduler job, in the scheduler's transaction."""
+
+    async def _job(session: AsyncSession) -> int:
+        return await emit_due_reminders(session, now=utcnow(), settings=settings)
+
+    return _job

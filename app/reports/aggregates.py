@@ -1,4 +1,5 @@
-"""The minimum-group rule shared by the feedback figures and the brand-alignment report.
+"""The minimum-group rule, the one implementation every report uses: message stats, feedback
+figures and the brand-alignment report.
 
 A group (department, division, location, country) is shown on its own only when at least
 `min_group_size` people stand behind the figure; the others are summed into one `"(other)"`
@@ -16,19 +17,41 @@ day longer, a message with one more answer since the last look) can still be sub
 each other; the rule protects each response, not a series of them.
 """
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
 OTHER = "(other)"
 UNKNOWN = "(unknown)"
 
+Group = TypeVar("Group", bound=Hashable)
+
+
+# The employee attribute a report groups by: the units of the company. (No docstring: it
+# would become the description of the schema in the OpenAPI document.)
+class GroupBy(StrEnum):
+    DEPARTMENT = "department"
+    DIVISION = "division"
+    LOCATION = "location"
+    COUNTRY = "country"
+
+
+def _order(group: Any) -> tuple[bool, str]:
+    # a group key may be None (attribute not set): it sorts after every named group
+    return (group is None, "" if group is None else str(group))
+
+
+def largest_first(sizes: Mapping[Group, int], groups: Iterable[Group]) -> list[Group]:
+    """`groups` by size, largest first; equal sizes by name."""
+    return sorted(groups, key=lambda g: (-sizes[g], _order(g)))
+
 
 def standalone_groups(
-    sizes: Mapping[str, int], minimum: int, *, among: Collection[str] | None = None
-) -> set[str]:
+    sizes: Mapping[Group, int], minimum: int, *, among: Collection[Group] | None = None
+) -> set[Group]:
     """The groups that may be shown on their own; all others go to `"(other)"`.
 
     `sizes` counts the people behind each group's figure; `among` limits the candidates (the
@@ -37,7 +60,7 @@ def standalone_groups(
     shown = {g for g, n in sizes.items() if n >= minimum and (among is None or g in among)}
     rest = sum(n for g, n in sizes.items() if g not in shown)
     while 0 < rest < minimum and shown:
-        smallest = min(shown, key=lambda g: (sizes[g], g))
+        smallest = largest_first(sizes, shown)[-1]  # the last row of the table
         shown.remove(smallest)
         rest += sizes[smallest]
     return shown
@@ -45,26 +68,26 @@ def standalone_groups(
 
 @dataclass(frozen=True)
 class Partition:
-    """Which groups a measure shows, and the sums of those it merges."""
+    """Which groups a measure shows (largest first), and the sums of those it merges."""
 
-    shown: set[str]
+    shown: list[Any]
     other: dict[str, int]
     other_size: int
 
 
 def partition(
-    rows: Mapping[str, Mapping[str, int]],
+    rows: Mapping[Group, Mapping[str, int]],
     *,
     size: Callable[[Mapping[str, int]], int],
     minimum: int,
-    among: Collection[str] | None = None,
+    among: Collection[Group] | None = None,
 ) -> Partition:
     """Split per-group sums (`rows[group][field]`) into shown groups and one summed rest."""
     sizes = {g: size(r) for g, r in rows.items()}
     shown = standalone_groups(sizes, minimum, among=among)
     merged = [r for g, r in rows.items() if g not in shown]
     return Partition(
-        shown=shown,
+        shown=largest_first(sizes, shown),
         other=add_up(merged),
         other_size=sum(n for g, n in sizes.items() if g not in shown),
     )
