@@ -27,7 +27,7 @@ from app.core.config import Settings
 from app.core.database import async_url
 from app.core.migrations import upgrade
 from app.core.principal import Principal, Scope
-from app.employees import service
+from app.employees import sync
 from app.employees.schemas import EmployeeRecord, SyncMode
 from app.main import create_app
 from app.tokens.schemas import TokenCreate
@@ -153,7 +153,7 @@ async def run(database_url: str) -> None:
         records = [EmployeeRecord.model_validate(e) for e in more]
         started = time.perf_counter()
         async with app.state.db.session_scope() as session:
-            counts = await service.sync_employees(
+            counts = await sync.sync_employees(
                 session,
                 Principal.system("bench"),
                 records=records,

@@ -44,7 +44,7 @@ from app.core.migrations import upgrade
 from app.core.principal import Principal, Scope
 from app.employees.models import Employee
 from app.employees.schemas import EmployeeRecord, SyncMode
-from app.employees.service import sync_employees
+from app.employees.sync import sync_employees
 from app.messages.schemas import MessageCreate
 from app.messages.service import create_message, publish_message
 from app.receipts.reports import message_facts, message_stats, stats_statement

@@ -38,7 +38,7 @@ from app.audiences.service import create_audience
 from app.core.database import Database, utcnow
 from app.core.principal import Principal
 from app.employees.schemas import EmployeeRecord, SyncMode
-from app.employees.service import sync_employees
+from app.employees.sync import sync_employees
 from app.messages.models import Category
 from app.messages.schemas import MessageCreate
 from app.messages.service import archive_message, create_message, publish_message

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core import sql
 from app.core.database import JSONType
 from app.core.errors import ValidationFailed, field_error, format_loc
 from app.core.validators import normalize_country, normalize_locale
@@ -406,13 +407,12 @@ class AudienceSpec:
     exclude: Sequence[str] = ()
 
 
-# what SQLite's json_type() says for each kind a rule compares with
-_SQLITE_JSON_TYPES = {
-    Kind.TEXT: ("text",),
-    Kind.NUMBER: ("integer", "real"),
-    Kind.BOOLEAN: ("true", "false"),
+# the JSON kind of a custom attribute's value, for each kind a rule compares with
+_JSON_KINDS: dict[Kind, sql.JsonKind] = {
+    Kind.TEXT: "string",
+    Kind.NUMBER: "number",
+    Kind.BOOLEAN: "boolean",
 }
-_PG_JSON_TYPES = {Kind.TEXT: "string", Kind.NUMBER: "number", Kind.BOOLEAN: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -461,10 +461,7 @@ class Compiler:
     def listed(self, external_ids: Sequence[str]) -> ColumnElement[bool]:
         """`external_id` in a list sent as one JSON parameter, however long the list."""
         param = bindparam(None, list(external_ids), type_=JSONType)
-        if self.dialect == "postgresql":
-            elements = func.jsonb_array_elements_text(param).table_valued("value").render_derived()
-        else:
-            elements = func.json_each(param).table_valued("value")
+        elements = sql.json_array_elements(self.dialect, param)
         # a qualified column: a bare name could resolve to the outer employees.external_id
         return self.cols.external_id.in_(select(elements.c.value).scalar_subquery())
 
@@ -482,17 +479,11 @@ class Compiler:
         key = rule["attribute"][len(ATTRIBUTE_PREFIX) :]
         op, value = Op(rule["op"]), rule["value"]
         doc = self.cols.attributes
-        if self.dialect == "postgresql":
-            json_type = func.coalesce(func.jsonb_typeof(doc[key]), "null")
-        else:
-            json_type = func.coalesce(func.json_type(doc, f'$."{key}"'), "null")
         if op == Op.EXISTS:
-            return json_type != "null" if value else json_type == "null"
+            absent = sql.json_member_is(self.dialect, doc, key, "null")
+            return not_(absent) if value else absent
         kind = _json_kind(value[0] if isinstance(value, list) else value)
-        if self.dialect == "postgresql":
-            has_kind = json_type == _PG_JSON_TYPES[kind]
-        else:
-            has_kind = json_type.in_(_SQLITE_JSON_TYPES[kind])
+        has_kind = sql.json_member_is(self.dialect, doc, key, _JSON_KINDS[kind])
         if kind == Kind.TEXT:
             extracted = doc[key].as_string()
         elif kind == Kind.NUMBER:

@@ -19,6 +19,7 @@ from app.audiences.schemas import (
     AudienceUpdate,
 )
 from app.audit.service import record
+from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
@@ -34,7 +35,7 @@ IN_USE = (Status.SCHEDULED, Status.PUBLISHED)
 
 def compiler_for(session: AsyncSession) -> Compiler:
     """A rule compiler for this session's database, evaluating relative dates as of today."""
-    return Compiler(dialect=session.bind.dialect.name, today=utcnow().date())
+    return Compiler(dialect=sql.dialect_of(session), today=utcnow().date())
 
 
 def spec_of(audience: Any) -> AudienceSpec:

@@ -20,10 +20,10 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, and_, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from app.core import sql
 from app.core.database import JSONType, UTCDateTime, utcnow
 from app.core.errors import Conflict, ValidationFailed, field_error
 from app.core.hashing import canonical_sha256
@@ -68,12 +68,7 @@ KeyHeader = Annotated[
 ]
 
 _KEYS = IdempotencyKey.__table__
-_INSERTS = {
-    name: dialect.insert(_KEYS)
-    .on_conflict_do_nothing(index_elements=["owner", "key"])
-    .returning(_KEYS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_CLAIM = sql.insert_ignore(_KEYS, ["owner", "key"], returning=[_KEYS.c.id])
 
 
 def fingerprint(path: str, body: BaseModel | None) -> str:
@@ -108,7 +103,7 @@ class Idempotency:
             delete(_KEYS).where(mine, _KEYS.c.created_at < now - KEY_LIFETIME)
         )
         claimed = await self.session.execute(
-            _INSERTS[self.session.bind.dialect.name],
+            _CLAIM[self.session],
             {
                 "id": uuid.uuid4(),
                 "owner": owner,

@@ -19,7 +19,7 @@ from app.core.config import get_settings
 from app.core.database import run_in_transaction
 from app.core.errors import AppError
 from app.core.principal import Principal
-from app.employees import service
+from app.employees import sync
 from app.employees.schemas import (
     ATTRIBUTE_KEY_PATTERN,
     MAX_BULK_RECORDS,
@@ -139,7 +139,7 @@ async def _apply(parsed: CsvImport, mode: SyncMode, batch_size: int) -> BulkSync
             console=console,
         ) as progress:
             task = progress.add_task("Importing employees", total=len(parsed.records))
-            return await service.sync_employees(
+            return await sync.sync_employees(
                 session,
                 CLI_PRINCIPAL,
                 records=parsed.records,
@@ -185,7 +185,7 @@ def import_employees(
     mode = SyncMode.FULL_SYNC if full_sync else SyncMode.UPSERT
     try:
         counts = asyncio.run(_apply(parsed, mode, batch_size))
-    except service.InvalidRecords as exc:
+    except sync.InvalidRecords as exc:
         _report(
             [
                 (

@@ -7,7 +7,7 @@ from app.auth.dependencies import EmployeesRead, EmployeesWrite
 from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
-from app.employees import service
+from app.employees import service, sync
 from app.employees.schemas import (
     BulkSyncIn,
     BulkSyncOut,
@@ -48,7 +48,7 @@ async def list_employees(
 async def sync_employees(
     data: BulkSyncIn, session: SessionDep, principal: EmployeesWrite
 ) -> BulkSyncOut:
-    return await service.sync_employees(session, principal, records=data.employees, mode=data.mode)
+    return await sync.sync_employees(session, principal, records=data.employees, mode=data.mode)
 
 
 @router.get(

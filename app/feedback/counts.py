@@ -15,11 +15,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import JSON, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
+from app.core import sql
 from app.feedback.models import MessageReactionCount, ReactionKind
 from app.messages.models import Message
 
@@ -77,10 +77,11 @@ async def move_reaction(
 
 
 async def _increment(session: AsyncSession, message_id: uuid.UUID, reaction: str) -> None:
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    ins = dialect.insert(Counts).values(message_id=message_id, reaction=reaction, count=1)
     await session.execute(
-        ins.on_conflict_do_update(
+        sql.upsert(
+            session,
+            Counts,
+            {"message_id": message_id, "reaction": reaction, "count": 1},
             index_elements=[Counts.message_id, Counts.reaction],
             set_={"count": Counts.count + 1},
         )

@@ -18,13 +18,13 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.audiences.models import Audience, MessageAudience
 from app.audiences.rules import AudienceSpec, Compiler
 from app.audiences.service import spec_of
+from app.core import sql
 from app.core.database import UTCDateTime, utcnow
 from app.employees.models import Employee
 from app.messages.models import Message
@@ -36,10 +36,7 @@ ENROLL_CHUNK = 5_000
 RECIPIENT_COLUMNS = ("message_id", "employee_id", "targeted_at", "due_at")
 
 
-def _insert_ignoring_duplicates(session: AsyncSession):
-    """`INSERT … ON CONFLICT DO NOTHING` for this session's database."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(Recipient).on_conflict_do_nothing()
+_INSERT_RECIPIENTS = sql.insert_ignore(Recipient.__table__)
 
 
 async def materialize_recipients(
@@ -57,7 +54,7 @@ async def materialize_recipients(
     running it twice adds nothing. The caller stores the count on the message.
     """
     if audiences:
-        compiler = Compiler(dialect=session.bind.dialect.name, today=published_at.date())
+        compiler = Compiler(dialect=sql.dialect_of(session), today=published_at.date())
         due = (
             published_at + timedelta(days=acknowledge_within_days)
             if acknowledge_within_days is not None
@@ -69,9 +66,7 @@ async def materialize_recipients(
             literal(published_at, UTCDateTime()),
             literal(due, UTCDateTime()),
         ).where(compiler.members(audiences))
-        await session.execute(
-            _insert_ignoring_duplicates(session).from_select(RECIPIENT_COLUMNS, rows)
-        )
+        await session.execute(_INSERT_RECIPIENTS[session].from_select(RECIPIENT_COLUMNS, rows))
     return (
         await session.execute(
             select(func.count()).select_from(Recipient).where(Recipient.message_id == message_id)
@@ -148,7 +143,7 @@ async def _enroll_chunk(
     now: datetime,
 ) -> int:
     changed = select(Employee).where(Employee.id.in_(ids), Employee.active == true()).cte("changed")
-    compiler = Compiler(dialect=session.bind.dialect.name, today=now.date(), cols=changed.c)
+    compiler = Compiler(dialect=sql.dialect_of(session), today=now.date(), cols=changed.c)
     # (audience, employee) for each audience each changed employee now matches
     branches = [
         select(literal(a.id, Uuid()).label("audience_id"), changed.c.id.label("employee_id")).where(
@@ -170,7 +165,7 @@ async def _enroll_chunk(
         .join(Message, Message.id == MessageAudience.message_id)
         .where(live)
     )
-    await session.execute(_insert_ignoring_duplicates(session).from_select(RECIPIENT_COLUMNS, rows))
+    await session.execute(_INSERT_RECIPIENTS[session].from_select(RECIPIENT_COLUMNS, rows))
     # The rows this statement added are the ones of these employees targeted at `now`
     # (counted rather than taken from rowcount, which SQLite leaves at -1 after `WITH … INSERT`).
     new_rows = and_(Recipient.targeted_at == now, Recipient.employee_id.in_(ids))

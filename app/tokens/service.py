@@ -8,10 +8,10 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
+from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.pagination import Page, PageParams, keyset, make_page
@@ -83,17 +83,8 @@ async def _touch(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> N
         )
         .values(last_used_at=now)
     )
-    if session.bind.dialect.name != "sqlite":
-        await session.execute(stmt)
-        return
-    # On SQLite a read request's transaction cannot become a writer once another connection has
-    # committed since it began (SQLITE_BUSY_SNAPSHOT, no waiting): `last_used_at` is
-    # bookkeeping, so it waits for this token's next request rather than failing this one.
-    try:
-        async with session.begin_nested():
-            await session.execute(stmt)
-    except OperationalError:
-        pass
+    # bookkeeping: on SQLite it may wait for this token's next request (see the helper)
+    await sql.write_if_possible(session, stmt)
 
 
 def _new_prefix() -> str:

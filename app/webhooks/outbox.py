@@ -12,10 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import sql
 from app.core.database import utcnow
 from app.webhooks.models import (
     ALL_EVENTS,
@@ -25,16 +25,6 @@ from app.webhooks.models import (
     Webhook,
     WebhookDelivery,
 )
-
-
-def _subscribed(dialect: str, event_type: str, column: Any = Webhook.events) -> ColumnElement[bool]:
-    """The webhook's `events` list (`column`) names this type or `*`."""
-    if dialect == "postgresql":
-        events = type_coerce(column, JSONB)
-        return or_(events.contains([event_type]), events.contains([ALL_EVENTS]))
-    items = func.json_each(column).table_valued("value")
-    return exists().select_from(items).where(items.c.value.in_([event_type, ALL_EVENTS]))
-
 
 # Built once, on the tables (not the ORM entities): `emit` runs in every write that reports a
 # change, and building these statements plus the ORM's bulk-insert path cost about 1 ms a call.
@@ -49,7 +39,8 @@ def _subscribers(dialect: str, event_type: str) -> Select:
     """The ids of the active webhooks subscribed to `event_type`."""
     webhooks = Webhook.__table__.c
     return select(webhooks.id).where(
-        webhooks.active, _subscribed(dialect, event_type, webhooks.events)
+        webhooks.active,
+        sql.json_array_contains_any(dialect, webhooks.events, [event_type, ALL_EVENTS]),
     )
 
 
@@ -89,8 +80,8 @@ async def write_events(
     result = await session.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
     seqs = result.scalars().all()
     if webhook_ids is None:
-        dialect = session.bind.dialect.name
-        webhook_ids = (await session.execute(_subscribers(dialect, type.value))).scalars().all()
+        subscribers = _subscribers(sql.dialect_of(session), type.value)
+        webhook_ids = (await session.execute(subscribers)).scalars().all()
     deliveries = [
         new_delivery(
             delivery_id=uuid.uuid4(),
