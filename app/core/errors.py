@@ -1,16 +1,28 @@
-"""Domain errors and their one rendering: RFC 9457 problem+json."""
+"""Domain errors and how every error reaches the client.
+
+Services raise `AppError`s; the framework raises validation and HTTP errors; the database
+layer raises its own. Each handler here turns what was raised into one `ErrorBody`, and the
+error format registered for the request's path renders it: RFC 9457 problem+json by default,
+SCIM error bodies under `/scim` (registered by the SCIM area). The same choice serves the
+handlers, the body-size middleware and the OpenAPI document.
+"""
 
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from asyncpg import exceptions as asyncpg_exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.routing import Match
+
+from app.core import db_errors
+from app.core.db_errors import DATABASE_ERRORS, DatabaseFailure
 
 logger = logging.getLogger("brandcast.errors")
 
@@ -112,24 +124,72 @@ def _summarize(errors: list[dict[str, str]]) -> str:
     return f"{first['loc']}: {first['msg']}{more}"
 
 
-def problem_response(
-    status: int,
-    *,
-    title: str | None = None,
-    detail: str | None = None,
-    slug: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+@dataclass(frozen=True)
+class ErrorBody:
+    """An error on its way to the client, before a format renders it."""
+
+    status: int
+    detail: str
+    title: str | None = None  # the status phrase when None
+    slug: str | None = None  # `type` is `about:blank` when None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    members: Mapping[str, Any] = field(default_factory=dict)  # e.g. `errors`, `current_etag`
+    cause: BaseException | None = None  # what was raised, for formats that tell kinds apart
+
+
+ErrorRenderer = Callable[[ErrorBody], Response]
+
+
+def _phrase(status: int) -> str:
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+
+
+def render_problem(error: ErrorBody) -> JSONResponse:
+    """RFC 9457 `application/problem+json`."""
+    phrase = _phrase(error.status)
     body: dict[str, Any] = {
-        "type": problem_type(slug) if slug else "about:blank",
-        "title": title or phrase,
-        "status": status,
-        "detail": detail or phrase,
+        "type": problem_type(error.slug) if error.slug else "about:blank",
+        "title": error.title or phrase,
+        "status": error.status,
+        "detail": error.detail or phrase,
+        **error.members,
     }
-    body.update(extra)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body, status_code=error.status, headers=dict(error.headers), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+class ErrorFormats:
+    """Which renderer answers the errors of which paths: problem+json unless a path prefix
+    registered another (SCIM). Decided here once, for handlers, middleware and OpenAPI."""
+
+    def __init__(self) -> None:
+        self._prefixes: list[tuple[str, ErrorRenderer]] = []
+
+    def register(self, prefix: str, renderer: ErrorRenderer) -> None:
+        self._prefixes.append((prefix.rstrip("/"), renderer))
+
+    def for_path(self, path: str) -> ErrorRenderer:
+        for prefix, renderer in self._prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return renderer
+        return render_problem
+
+    def is_problem_json(self, path: str) -> bool:
+        return self.for_path(path) is render_problem
+
+
+def error_formats(app: Any) -> ErrorFormats:
+    """The app's error formats (created on first use)."""
+    formats = getattr(app.state, "error_formats", None)
+    if formats is None:
+        formats = app.state.error_formats = ErrorFormats()
+    return formats
+
+
+def render(request: Request, error: ErrorBody) -> Response:
+    """`error` in the format of the request's path."""
+    return error_formats(request.app).for_path(request.scope["path"])(error)
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -142,74 +202,48 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
-# SQLSTATE classes meaning "the database cannot serve this now, try again": connection
-# exception, transaction rollback (deadlock, serialization), insufficient resources, operator
-# intervention (shutting down, starting up, statement cancelled).
-_RETRYABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
-# Class 22, data exception: a value the database cannot hold or compare (NUL in text, out of
-# range). Validation should have refused it first; this keeps a missed case from being a 500.
-_DATA_EXCEPTION_CLASS = "22"
-# Raised by the database layer, not by the code: mapped to 503 or 422 by `_database_error`.
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.DBAPIError,
-    sa_exc.TimeoutError,
-    OSError,
-    TimeoutError,
-)
+def invalid(errors: list[dict[str, str]], cause: BaseException | None = None) -> ErrorBody:
+    """The 422 for these field errors."""
+    return ErrorBody(
+        422,
+        _summarize(errors),
+        title="Validation failed",
+        slug="validation-error",
+        members={"errors": errors},
+        cause=cause,
+    )
 
 
-def _sqlstate(exc: sa_exc.DBAPIError) -> str:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code if isinstance(code, str) else ""
-
-
-def _is_bad_value(exc: BaseException) -> bool:
-    if isinstance(exc, OverflowError):  # e.g. an integer SQLite cannot store
-        return True
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return False
-    if _sqlstate(exc).startswith(_DATA_EXCEPTION_CLASS):
-        return True
-    # asyncpg refuses some arguments before sending them (an integer beyond 64 bits)
-    cause = exc.orig.__cause__ if exc.orig is not None else None
-    return isinstance(cause, asyncpg_exceptions.DataError)
-
-
-def _is_database_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return (
-            bool(exc.connection_invalidated)
-            or isinstance(exc, sa_exc.OperationalError)
-            or _sqlstate(exc)[:2] in _RETRYABLE_SQLSTATE_CLASSES
-            or (isinstance(exc, sa_exc.InterfaceError) and not _is_bad_value(exc))
-        )
-    return isinstance(exc, OSError)
-
-
-def _database_error(exc: BaseException) -> JSONResponse:
-    if _is_bad_value(exc):
+def database_error(exc: BaseException) -> ErrorBody:
+    """The client's view of a database failure: 422, 503 (retry) or a bare 500."""
+    failure = db_errors.classify(exc) or DatabaseFailure.FAULT
+    if failure is DatabaseFailure.BAD_VALUE:
         logger.warning("the database refused a value: %s", exc.__class__.__name__)
         errors = [field_error("request", "A value cannot be stored or compared.", "value_error")]
-        return problem_response(
+        return ErrorBody(
             422,
-            title="Validation failed",
-            detail="A value in the request cannot be stored or compared (out of range, or a "
+            "A value in the request cannot be stored or compared (out of range, or a "
             "character such as NUL that text cannot hold).",
+            title="Validation failed",
             slug="validation-error",
-            errors=errors,
+            members={"errors": errors},
+            cause=exc,
         )
-    if _is_database_unavailable(exc):
+    if failure is DatabaseFailure.UNAVAILABLE:
         logger.error("database unavailable: %s", exc.__class__.__name__)
-        return problem_response(
+        return ErrorBody(
             503,
-            detail="The database is not reachable; try again shortly.",
+            "The database is not reachable; try again shortly.",
             slug="service-unavailable",
             headers={"Retry-After": "5"},
+            cause=exc,
         )
     logger.error("unhandled database error", exc_info=exc)
-    return problem_response(500, detail="An unexpected error occurred.", slug="internal-error")
+    return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> ErrorBody:
+    return ErrorBody(500, "An unexpected error occurred.", slug="internal-error", cause=exc)
 
 
 def _leaf_routes(routes):
@@ -242,71 +276,70 @@ def _malformed_body(exc: StarletteHTTPException) -> str | None:
     return None
 
 
+def _from_http(request: Request, exc: StarletteHTTPException) -> ErrorBody:
+    reason = _malformed_body(exc)
+    if reason is not None:
+        return invalid([field_error("body", reason, "json_invalid")], exc)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No such resource."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        detail = "This method is not allowed on this resource."
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return ErrorBody(
+        exc.status_code, detail or _phrase(exc.status_code), headers=headers, cause=exc
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """One handler per kind of exception; each renders through the path's error format."""
+    error_formats(app)
+
     @app.exception_handler(AppError)
-    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        return problem_response(
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        error = ErrorBody(
             exc.status,
+            exc.detail,
             title=exc.title,
-            detail=exc.detail,
             slug=exc.slug,
             headers=exc.headers,
-            **exc.extra,
+            members=exc.extra,
+            cause=exc,
         )
+        return render(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc)
-        return problem_response(
-            422,
-            title="Validation failed",
-            detail=_summarize(errors),
-            slug="validation-error",
-            errors=errors,
-        )
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return render(request, invalid(validation_errors(exc), exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        reason = _malformed_body(exc)
-        if reason is not None:
-            errors = [field_error("body", reason, "json_invalid")]
-            return problem_response(
-                422,
-                title="Validation failed",
-                detail=_summarize(errors),
-                slug="validation-error",
-                errors=errors,
-            )
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "No such resource."
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            detail = "This method is not allowed on this resource."
-            headers["Allow"] = ", ".join(_allowed_methods(request))
-        return problem_response(exc.status_code, detail=detail, headers=headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return render(request, _from_http(request, exc))
 
     @app.exception_handler(sa_exc.IntegrityError)
-    async def _integrity(_request: Request, exc: sa_exc.IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: sa_exc.IntegrityError) -> Response:
         logger.warning("integrity error not handled by a service: %s", exc.orig)
-        return problem_response(
+        error = ErrorBody(
             409,
+            "The change conflicts with existing data.",
             title="Conflict",
-            detail="The change conflicts with existing data.",
             slug="conflict",
+            cause=exc,
         )
+        return render(request, error)
 
     # Handled here rather than by the catch-all below: answered like any other error, without
     # the traceback the server logs for an exception that escapes the application.
-    async def _database(_request: Request, exc: Exception) -> JSONResponse:
-        return _database_error(exc)
+    async def _database(request: Request, exc: Exception) -> Response:
+        return render(request, database_error(exc))
 
     for exc_class in DATABASE_ERRORS:
         app.add_exception_handler(exc_class, _database)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        if _is_database_unavailable(exc) or _is_bad_value(exc):
-            return _database_error(exc)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        if db_errors.classify(exc) in (DatabaseFailure.BAD_VALUE, DatabaseFailure.UNAVAILABLE):
+            return render(request, database_error(exc))
         logger.exception("unhandled error")
-        return problem_response(500, detail="An unexpected error occurred.", slug="internal-error")
+        return render(request, _internal_error(exc))

@@ -1,6 +1,5 @@
 """One pure-ASGI middleware for what every request needs: id, body limit, log, metrics."""
 
-import json
 import logging
 import re
 import time
@@ -9,7 +8,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.errors import PROBLEM_MEDIA_TYPE, problem_type
+from app.core.errors import ErrorBody, error_formats
 from app.core.observability import LATENCY, REQUESTS, request_id_var
 
 access_log = logging.getLogger("brandcast.access")
@@ -38,7 +37,7 @@ class RequestContextMiddleware:
 
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_too_large(send, request_id, limit, scope["path"])
+            await _send_too_large(scope, receive, send, request_id, limit)
             self._observe(scope, 413, started, request_id)
             return
 
@@ -58,7 +57,7 @@ class RequestContextMiddleware:
                 if received > limit:
                     too_large = True
                     if not response_started:
-                        await _send_too_large(send, request_id, limit, scope["path"])
+                        await _send_too_large(scope, receive, send, request_id, limit)
                         status_holder[0] = 413
                     return {"type": "http.disconnect"}
             return message
@@ -124,34 +123,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-async def _send_too_large(send: Send, request_id: str, limit: int, path: str) -> None:
-    detail = f"The request body exceeds {limit} bytes."
-    # SCIM clients expect SCIM error bodies (RFC 7644 §3.12); everyone else gets RFC 9457
-    if path.startswith("/scim/"):
-        media_type = "application/scim+json"
-        error = {"schemas": [SCIM_ERROR_SCHEMA], "status": "413", "detail": detail}
-    else:
-        media_type = PROBLEM_MEDIA_TYPE
-        error = {
-            "type": problem_type("payload-too-large"),
-            "title": "Payload too large",
-            "status": 413,
-            "detail": detail,
-        }
-    body = json.dumps(error).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", media_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                (b"connection", b"close"),
-            ],
-        }
+async def _send_too_large(
+    scope: Scope, receive: Receive, send: Send, request_id: str, limit: int
+) -> None:
+    error = ErrorBody(
+        413,
+        f"The request body exceeds {limit} bytes.",
+        title="Payload too large",
+        slug="payload-too-large",
     )
-    await send({"type": "http.response.body", "body": body})
+    response = error_formats(scope["app"]).for_path(scope["path"])(error)
+    response.headers["x-request-id"] = request_id
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.core.errors import PROBLEM_MEDIA_TYPE, ErrorFormats, error_formats
 
 
 class FieldError(BaseModel):
@@ -103,8 +103,8 @@ def _shared(code: str) -> dict[str, str]:
     return {"$ref": f"#/components/responses/{_SHARED[code][0]}"}
 
 
-def document_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Describe the error responses of every `/v1` operation as problem+json, in place."""
+def document_errors(document: dict[str, Any], formats: ErrorFormats) -> dict[str, Any]:
+    """Describe the error responses of every problem+json operation, in place."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for model in (FieldError, Problem, ValidationProblem):
@@ -116,8 +116,8 @@ def document_errors(document: dict[str, Any]) -> dict[str, Any]:
         for code, (name, response) in _SHARED.items()
     }
     for path, operations in document.get("paths", {}).items():
-        if path.startswith("/scim/"):
-            continue
+        if not formats.is_problem_json(path):
+            continue  # another error format (SCIM) documents its own errors
         for operation in operations.values():
             responses = operation["responses"]
             if "security" in operation:
@@ -150,7 +150,7 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(generate())
+            app.openapi_schema = document_errors(generate(), error_formats(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

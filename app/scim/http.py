@@ -1,13 +1,11 @@
 """SCIM on the wire: `application/scim+json` responses and RFC 7644 §3.12 error bodies.
 
-Errors under `/scim/` are SCIM error bodies, whatever raised them (authentication, the
-employee services, request validation, routing, an unexpected failure); everywhere else
-the application's problem+json handlers answer unchanged. `install_scim_errors` wraps those
-handlers rather than duplicating them, so logging and status decisions stay in one place.
+Errors under `/scim` are SCIM error bodies, whatever raised them (authentication, the employee
+services, request validation, routing, an unexpected failure): `install_scim_errors` registers
+`render_scim_error` as the error format of those paths, so the application's one set of
+handlers (which decide status, logging and headers) renders them; nothing is parsed back.
 """
 
-import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,20 +14,19 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from scim2_models import Error, SCIMException
 from sqlalchemy.exc import IntegrityError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core.errors import DATABASE_ERRORS, AppError, format_loc
+from app.core.errors import ErrorBody, error_formats, format_loc, render
 from app.employees.service import AlreadyTaken
 from app.scim.schemas import ERROR_SCHEMA, SCIM_MEDIA_TYPE, SCIM_PREFIX
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
-
-# Headers of the wrapped problem response that a SCIM client needs too.
+# Headers of the error that a SCIM client needs too.
 _KEPT_HEADERS = ("www-authenticate", "allow", "retry-after")
 _ATTRIBUTES = {"external_id": "externalId", "email": "emails", "user_name": "userName"}
 # Request-validation errors that mean "this body is not a SCIM JSON object at all".
 _SYNTAX_ERRORS = {"missing", "dict_type", "model_attributes_type"}
+# the first path segment of SCIM: every error below it is a SCIM error body
+SCIM_ROOT = "/" + SCIM_PREFIX.strip("/").split("/")[0]
 
 
 class ScimJSONResponse(JSONResponse):
@@ -55,11 +52,6 @@ def from_validation_error(exc: ValidationError) -> SCIMException:
     return SCIMException.from_error(error)
 
 
-def is_scim(request: Request) -> bool:
-    path: str = request.scope["path"]
-    return path == SCIM_PREFIX or path.startswith(f"{SCIM_PREFIX}/")
-
-
 def _request_validation(exc: RequestValidationError) -> tuple[str, str]:
     errors = exc.errors()
     first = errors[0] if errors else {}
@@ -71,50 +63,31 @@ def _request_validation(exc: RequestValidationError) -> tuple[str, str]:
     return "invalidValue", f"{format_loc(loc)}: {msg}"
 
 
-def _translate(exc: Exception, problem: Response) -> ScimJSONResponse:
-    status = problem.status_code
-    body = json.loads(bytes(problem.body)) if problem.body else {}
-    detail = str(body.get("detail") or "The request failed.")
-    scim_type = None
-    if isinstance(exc, RequestValidationError):
+def render_scim_error(error: ErrorBody) -> Response:
+    """`error` as RFC 7644 §3.12 says: SCIM has no 422, and names a `scimType` where one fits."""
+    status, detail, scim_type = error.status, error.detail or "The request failed.", None
+    cause = error.cause
+    if isinstance(cause, SCIMException):
+        scim_type = cause.scim_type or None
+    elif isinstance(cause, RequestValidationError):
         status = 400
-        scim_type, detail = _request_validation(exc)
-    elif isinstance(exc, AlreadyTaken):
+        scim_type, detail = _request_validation(cause)
+    elif isinstance(cause, AlreadyTaken):
         scim_type = "uniqueness"
-        detail = f"Another user already has this {_ATTRIBUTES.get(exc.field, exc.field)}."
-    elif isinstance(exc, IntegrityError):
+        detail = f"Another user already has this {_ATTRIBUTES.get(cause.field, cause.field)}."
+    elif isinstance(cause, IntegrityError):
         scim_type = "uniqueness"
-    elif status == 422:  # SCIM has no 422: a value the service refused
+    elif status == 422:  # a value the service refused
         status, scim_type = 400, "invalidValue"
-    headers = {k: v for k, v in problem.headers.items() if k.lower() in _KEPT_HEADERS}
+    headers = {k: v for k, v in error.headers.items() if k.lower() in _KEPT_HEADERS}
     return scim_error(status, detail, scim_type, headers)
 
 
-def _scoped(fallback: Handler) -> Handler:
-    async def handler(request: Request, exc: Any) -> Response:
-        problem = await fallback(request, exc)
-        if not is_scim(request):
-            return problem
-        return _translate(exc, problem)
-
-    return handler
-
-
-async def _scim_exception(_request: Request, exc: SCIMException) -> Response:
-    return scim_error(exc.status, exc.detail, exc.scim_type or None)
+async def _scim_exception(request: Request, exc: SCIMException) -> Response:
+    return render(request, ErrorBody(exc.status, exc.detail, cause=exc))
 
 
 def install_scim_errors(app: FastAPI) -> None:
-    """Render errors under /scim as SCIM error bodies; call after the app's own handlers."""
-    for exc_class in (
-        AppError,
-        RequestValidationError,
-        StarletteHTTPException,
-        IntegrityError,
-        *DATABASE_ERRORS,
-        Exception,
-    ):
-        fallback = app.exception_handlers.get(exc_class)
-        if fallback is not None:
-            app.add_exception_handler(exc_class, _scoped(fallback))
+    """Render every error under `/scim` as a SCIM error body."""
+    error_formats(app).register(SCIM_ROOT, render_scim_error)
     app.add_exception_handler(SCIMException, _scim_exception)
