@@ -109,7 +109,8 @@ def get_settings() -> Settings:
 
 
 def _app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 # The running app's settings, for routers that hand a setting to a service.

@@ -3,11 +3,11 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, event, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -42,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def python_type(self) -> type[datetime]:
         return datetime
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -50,12 +50,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    def result_processor(self, dialect, coltype):
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
         # asyncpg returns every `timestamptz` as an aware UTC datetime already: skipping the
         # per-value call matters on lists (a feed page holds 250 such values)
         if dialect.driver == "asyncpg":
@@ -111,7 +113,7 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
     # `pool_pre_ping`. A connection that dies mid-request still fails that request (503) and
     # SQLAlchemy then invalidates the whole pool.
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection, _record, _proxy) -> None:
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raw = getattr(dbapi_connection, "_connection", None)
         if raw is not None and raw.is_closed():
             raise DisconnectionError()
@@ -127,7 +129,7 @@ def _unicode_upper(value: object) -> object:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -143,7 +145,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     # Writers take the lock up front (BEGIN IMMEDIATE): under WAL, a deferred transaction
     # that later upgrades to a writer fails at once instead of waiting for the lock.
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get("sqlite_read_only", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 

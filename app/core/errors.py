@@ -8,7 +8,7 @@ handlers, the body-size middleware and the OpenAPI document.
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from app.core import db_errors
 from app.core.db_errors import DATABASE_ERRORS, DatabaseFailure
@@ -246,7 +246,7 @@ def _internal_error(exc: BaseException) -> ErrorBody:
     return ErrorBody(500, "An unexpected error occurred.", slug="internal-error", cause=exc)
 
 
-def _leaf_routes(routes):
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
     for route in routes:
         nested = getattr(route, "original_router", None)
         yield from _leaf_routes(nested.routes) if nested is not None else (route,)
@@ -335,7 +335,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(request, database_error(exc))
 
     for exc_class in DATABASE_ERRORS:
-        app.add_exception_handler(exc_class, _database)
+        app.add_exception_handler(exc_class, _database)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -14,12 +14,13 @@ keeping it for replays would store the secret in the clear.
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, and_, delete, select
+from sqlalchemy import Column, Index, Integer, String, Table, UniqueConstraint, and_, delete, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -67,7 +68,7 @@ KeyHeader = Annotated[
     ),
 ]
 
-_KEYS = IdempotencyKey.__table__
+_KEYS: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 _CLAIM = sql.insert_ignore(_KEYS, ["owner", "key"], returning=[_KEYS.c.id])
 
 
@@ -159,4 +160,4 @@ async def purge_expired_keys(session: AsyncSession) -> int:
     result = await session.execute(
         delete(_KEYS).where(_KEYS.c.created_at < utcnow() - KEY_LIFETIME)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0

@@ -90,7 +90,7 @@ Pagination = Annotated[PageParams, Depends(page_params)]
 _INT64 = 2**63
 
 
-def _fits(value: Any, key: ColumnElement) -> bool:
+def _fits(value: Any, key: ColumnElement[Any]) -> bool:
     """Whether a decoded cursor value has the type of its sort column (a tampered or foreign
     cursor must be a 422, not a comparison the database refuses or answers oddly)."""
     try:
@@ -107,8 +107,12 @@ def _fits(value: Any, key: ColumnElement) -> bool:
 
 
 def keyset(
-    stmt: Select, params: PageParams, keys: Sequence[ColumnElement], *, descending: bool = True
-) -> Select:
+    stmt: Select[Any],
+    params: PageParams,
+    keys: Sequence[ColumnElement[Any]],
+    *,
+    descending: bool = True,
+) -> Select[Any]:
     """Order by `keys` (the last one unique) and start after the cursor; fetch one extra row."""
     if params.after is not None:
         if len(params.after) != len(keys) or not all(

@@ -10,7 +10,6 @@ from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import (
     ARRAY,
-    Insert,
     String,
     Table,
     any_,
@@ -32,14 +31,22 @@ from sqlalchemy.sql.elements import ColumnElement
 POSTGRESQL = "postgresql"
 SQLITE = "sqlite"
 DIALECTS = (POSTGRESQL, SQLITE)
-_INSERTS = {POSTGRESQL: postgresql.insert, SQLITE: sqlite.insert}
+# the INSERT of each database, which can take ON CONFLICT
+Insert = postgresql.Insert | sqlite.Insert
+_INSERTS: dict[str, Callable[[Any], Insert]] = {
+    POSTGRESQL: postgresql.insert,
+    SQLITE: sqlite.insert,
+}
 
 T = TypeVar("T")
 
 
 def dialect_of(session: AsyncSession) -> str:
     """`"postgresql"` or `"sqlite"`: the database this session talks to."""
-    return session.bind.dialect.name
+    bind = session.bind
+    if bind is None:
+        raise RuntimeError("the session is bound to no engine")
+    return bind.dialect.name
 
 
 class PerDialect(Generic[T]):
@@ -75,8 +82,9 @@ def insert_ignore(
     database (an empty result then means the row was there already)."""
 
     def build(name: str) -> Insert:
-        stmt = _INSERTS[name](table).on_conflict_do_nothing(index_elements=index_elements)
-        return stmt.returning(*returning) if returning else stmt
+        stmt: Insert = _INSERTS[name](table).on_conflict_do_nothing(index_elements=index_elements)
+        # RETURNING keeps the dialect's Insert class; the stubs type it as a generic one
+        return stmt.returning(*returning) if returning else stmt  # type: ignore[return-value]
 
     return PerDialect(build)
 
@@ -91,11 +99,12 @@ def upsert(
     where: ColumnElement[bool] | None = None,
 ) -> Insert:
     """`INSERT values ON CONFLICT (index_elements) DO UPDATE SET set_ [WHERE where]`."""
-    return (
+    stmt: Insert = (
         insert(session, table)
         .values(**values)
         .on_conflict_do_update(index_elements=index_elements, set_=set_, where=where)
     )
+    return stmt
 
 
 def count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -178,17 +187,23 @@ def in_bound_list(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     """`column` is in the list given at execution as the parameter `name` (statements built
     once): `= ANY(:name)` with one array on PostgreSQL, an expanding `IN` on SQLite."""
     if dialect == POSTGRESQL:
-        return column == any_(bindparam(name, type_=ARRAY(String)))
-    return column.in_(bindparam(name, expanding=True))
+        condition: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(String)))
+    else:
+        condition = column.in_(bindparam(name, expanding=True))
+    return condition
 
 
 def in_values(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     """`column` is one of `values`, bound as ONE parameter however many there are (bulk
     sync sends up to 10,000; the drivers allow 32,767 parameters in all)."""
     if dialect == POSTGRESQL:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+        condition: ColumnElement[bool] = column == any_(
+            bindparam(None, list(values), type_=ARRAY(String))
+        )
+        return condition
     each = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
-    return column.in_(select(each.c.value))
+    condition = column.in_(select(each.c.value))
+    return condition
 
 
 def not_in_values(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
@@ -203,7 +218,8 @@ def not_in_values(dialect: str, column: Any, values: Sequence[str]) -> ColumnEle
         return ~exists().where(seen.c.value == column)
     # SQLite materializes an IN-subquery once, into a temporary index.
     each = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
-    return column.not_in(select(each.c.value))
+    condition: ColumnElement[bool] = column.not_in(select(each.c.value))
+    return condition
 
 
 # --- transactions ----------------------------------------------------------------------------

@@ -219,20 +219,26 @@ class _SqlFilter(FilterVisitor[ColumnElement[bool]]):
             case "emails.primary":
                 return _email_primary(op, value)
             case "active":
-                if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(
-                    value, bool
-                ):
-                    raise _unsupported(f"'active' with '{op.value}'")
-                return Employee.active.is_(value if op == CompareOperator.eq else not value)
+                return self._active(op, value)
             case "usertype":
-                if op not in (CompareOperator.eq, CompareOperator.ne):
-                    raise _unsupported(f"'userType' with '{op.value}'")
-                kind = employment_type_of(value) if isinstance(value, str) else None
-                same = Employee.employment_type == kind if kind else false()
-                if op == CompareOperator.eq:
-                    return and_(Employee.employment_type.is_not(None), same)
-                return or_(Employee.employment_type.is_(None), not_(same))
+                return self._user_type(op, value)
         raise _unsupported(f"'{node.attr_path}'")
+
+    @staticmethod
+    def _active(op: CompareOperator, value: Any) -> ColumnElement[bool]:
+        if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(value, bool):
+            raise _unsupported(f"'active' with '{op.value}'")
+        return Employee.active.is_(value if op == CompareOperator.eq else not value)
+
+    @staticmethod
+    def _user_type(op: CompareOperator, value: Any) -> ColumnElement[bool]:
+        if op not in (CompareOperator.eq, CompareOperator.ne):
+            raise _unsupported(f"'userType' with '{op.value}'")
+        kind = employment_type_of(value) if isinstance(value, str) else None
+        same = Employee.employment_type == kind if kind else false()
+        if op == CompareOperator.eq:
+            return and_(Employee.employment_type.is_not(None), same)
+        return or_(Employee.employment_type.is_(None), not_(same))
 
     @staticmethod
     def _id(op: CompareOperator, value: Any) -> ColumnElement[bool]:
