@@ -8,7 +8,7 @@ from app.core.http import created
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
-from app.feedback import service
+from app.feedback import figures, moderation, service
 from app.feedback.models import CommentKind
 from app.feedback.schemas import (
     AnswerIn,
@@ -157,7 +157,7 @@ async def get_feedback(
         ),
     ] = None,
 ) -> FeedbackOut:
-    return await service.message_feedback(
+    return await figures.message_feedback(
         session, principal, message_id=message_id, group_by=group_by, min_group_size=min_group_size
     )
 
@@ -177,7 +177,7 @@ async def list_message_comments(
     answered: Annotated[bool | None, Query(description="Only answered (or unanswered).")] = None,
     hidden: Annotated[bool | None, Query(description="Only hidden (or visible).")] = None,
 ) -> Page[ModeratedCommentOut]:
-    return await service.moderate_list(
+    return await moderation.moderate_list(
         session,
         principal,
         message_id=message_id,
@@ -201,7 +201,7 @@ async def answer_comment(
     session: SessionDep,
     principal: MessagesWrite,
 ) -> ModeratedCommentOut:
-    return await service.answer_comment(
+    return await moderation.answer_comment(
         session, principal, message_id=message_id, comment_id=comment_id, body=data.body
     )
 
@@ -215,7 +215,7 @@ async def answer_comment(
 async def hide_comment(
     message_id: uuid.UUID, comment_id: uuid.UUID, session: SessionDep, principal: MessagesWrite
 ) -> ModeratedCommentOut:
-    return await service.set_hidden(
+    return await moderation.set_hidden(
         session, principal, message_id=message_id, comment_id=comment_id, hidden=True
     )
 
@@ -229,6 +229,6 @@ async def hide_comment(
 async def unhide_comment(
     message_id: uuid.UUID, comment_id: uuid.UUID, session: SessionDep, principal: MessagesWrite
 ) -> ModeratedCommentOut:
-    return await service.set_hidden(
+    return await moderation.set_hidden(
         session, principal, message_id=message_id, comment_id=comment_id, hidden=False
     )

@@ -143,12 +143,12 @@ async def put_translation(
     if_match: IfMatch = None,
     require_reacknowledgement: Reacknowledge = False,
 ) -> MessageOut:
-    message = await service.put_translation(
+    message = await service.save_translation(
         session,
         principal,
         message_id=message_id,
         locale=locale,
-        data=data,
+        content=data.model_dump(),
         if_match=if_match,
         require_reacknowledgement=require_reacknowledgement,
     )
@@ -174,11 +174,12 @@ async def delete_translation(
     if_match: IfMatch = None,
     require_reacknowledgement: Reacknowledge = False,
 ) -> MessageOut:
-    message = await service.delete_translation(
+    message = await service.save_translation(
         session,
         principal,
         message_id=message_id,
         locale=locale,
+        content=None,
         if_match=if_match,
         require_reacknowledgement=require_reacknowledgement,
     )

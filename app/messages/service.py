@@ -31,7 +31,6 @@ from app.messages.schemas import (
     MessageOut,
     MessageUpdate,
     MessageVersionOut,
-    Translation,
 )
 from app.receipts.models import DueNotice
 from app.receipts.service import materialize_recipients
@@ -339,61 +338,44 @@ async def _change_audiences(session: AsyncSession, message: Message, data: Messa
     return True
 
 
-async def put_translation(
+async def save_translation(
     session: AsyncSession,
     principal: Principal,
     *,
     message_id: uuid.UUID,
     locale: str,
-    data: Translation,
-    if_match: str | None = None,
-    require_reacknowledgement: bool = False,
+    content: dict[str, Any] | None,
+    if_match: str | None,
+    require_reacknowledgement: bool,
 ) -> MessageOut:
-    """Add or replace the translation into `locale` (already normalized)."""
+    """Add or replace (`content`) or remove (None) the translation into `locale` (already
+    normalized), under the lifecycle rules; 404 when removing one that does not exist."""
     message = await _load(session, message_id, lock=True)
     check_if_match(if_match, etag_of(message))
-    if locale == message.locale:
-        raise ValidationFailed(
-            [
-                field_error(
-                    "path.locale",
-                    f"'{locale}' is the message's own locale; edit title, summary and body instead",
-                )
-            ]
-        )
-    translations = {**message.translations, locale: data.model_dump()}
+    if content is None:
+        if locale not in message.translations:
+            raise NotFound(f"This message has no translation into '{locale}'.")
+        translations = {k: v for k, v in message.translations.items() if k != locale}
+    else:
+        if locale == message.locale:
+            raise ValidationFailed(
+                [
+                    field_error(
+                        "path.locale",
+                        f"'{locale}' is the message's own locale; edit title, summary and body "
+                        "instead",
+                    )
+                ]
+            )
+        translations = {**message.translations, locale: content}
     await _change(
         session,
         principal,
         message,
         {"translations": translations},
-        action="message.translation_saved",
-        require_reacknowledgement=require_reacknowledgement,
-        details={"locale": locale},
-    )
-    return await _out(session, message)
-
-
-async def delete_translation(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    message_id: uuid.UUID,
-    locale: str,
-    if_match: str | None = None,
-    require_reacknowledgement: bool = False,
-) -> MessageOut:
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
-    if locale not in message.translations:
-        raise NotFound(f"This message has no translation into '{locale}'.")
-    translations = {k: v for k, v in message.translations.items() if k != locale}
-    await _change(
-        session,
-        principal,
-        message,
-        {"translations": translations},
-        action="message.translation_deleted",
+        action="message.translation_saved"
+        if content is not None
+        else "message.translation_deleted",
         require_reacknowledgement=require_reacknowledgement,
         details={"locale": locale},
     )
