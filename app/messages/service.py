@@ -73,6 +73,15 @@ async def _load(session: AsyncSession, message_id: uuid.UUID, *, lock: bool = Fa
     return message
 
 
+async def _load_for_edit(
+    session: AsyncSession, message_id: uuid.UUID, if_match: str | None
+) -> Message:
+    """The message, row-locked for this transaction, as the client last read it (412 if not)."""
+    message = await _load(session, message_id, lock=True)
+    check_if_match(if_match, etag_of(message))
+    return message
+
+
 def _snapshot(
     message: Message, principal: Principal, *, at: datetime, reacknowledge: bool = False
 ) -> MessageVersion:
@@ -303,8 +312,7 @@ async def update_message(
     if_match: str | None = None,
 ) -> MessageOut:
     """Edit a message; on a published one a content change makes a new version."""
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
+    message = await _load_for_edit(session, message_id, if_match)
     audiences_changed = await _change_audiences(session, message, data)
     changes = data.model_dump(exclude_unset=True, include=_COLUMNS)
     if "feedback" in changes:  # a partial object: the settings it names change, others stay
@@ -350,8 +358,7 @@ async def save_translation(
 ) -> MessageOut:
     """Add or replace (`content`) or remove (None) the translation into `locale` (already
     normalized), under the lifecycle rules; 404 when removing one that does not exist."""
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
+    message = await _load_for_edit(session, message_id, if_match)
     if content is None:
         if locale not in message.translations:
             raise NotFound(f"This message has no translation into '{locale}'.")
@@ -390,8 +397,7 @@ async def delete_message(
     if_match: str | None = None,
 ) -> None:
     """Delete a draft; anything that was scheduled or delivered is archived instead."""
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
+    message = await _load_for_edit(session, message_id, if_match)
     if message.status != Status.DRAFT:
         raise Conflict(
             f"Only drafts can be deleted; this message is {message.status}. "
@@ -496,8 +502,7 @@ async def publish_message(
     if_match: str | None = None,
 ) -> MessageOut:
     """Publish now, or schedule for a future `publish_at`."""
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
+    message = await _load_for_edit(session, message_id, if_match)
     audience_ids = await _publish(session, principal, message, at=publish_at, now=utcnow())
     return message_out(message, audience_ids=audience_ids)
 
@@ -545,8 +550,7 @@ async def archive_message(
     if_match: str | None = None,
 ) -> MessageOut:
     """Stop delivering a published (or cancel a scheduled) message; its reports stay."""
-    message = await _load(session, message_id, lock=True)
-    check_if_match(if_match, etag_of(message))
+    message = await _load_for_edit(session, message_id, if_match)
     await _archive(session, principal, message, now=utcnow())
     return await _out(session, message)
 
