@@ -336,20 +336,20 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
 
 
-# Moves one message's recipients into the past and marks a deterministic share of them read
-# (and, for messages that ask, acknowledged): one statement per message, over its primary key.
-# Unread recipients of messages that ask for nothing keep their dates (nothing shows them but
-# the recipient list), which spares rewriting a third of the rows.
+# Moves one message's recipients into the past with it and marks a deterministic share of them
+# read (and, for messages that ask, acknowledged): one statement per message, over its primary
+# key. Every row moves: each carries its message's `published_at`, the feed's order.
 RECIPIENT_STATE_SQL = """
 UPDATE recipients AS r
 SET targeted_at = r.targeted_at - $2::interval,
+    published_at = r.published_at - $2::interval,
     due_at = r.due_at - $2::interval,
     read_at = CASE WHEN {h} < $3 THEN
         least(now(), r.targeted_at - $2::interval + ({h} % 97) * interval '1 hour') END,
     acknowledged_at = CASE WHEN {h} < $4 THEN
         least(now(), r.targeted_at - $2::interval + ({h} % 97 + 1) * interval '1 hour') END,
     acknowledged_version = CASE WHEN {h} < $4 THEN 1 END
-WHERE r.message_id = $1 AND ($6 OR {h} < $3)
+WHERE r.message_id = $1
 """.format(h="(hashtextextended(r.employee_id::text, $5) & 1023)")
 ACKS_SQL = """
 INSERT INTO acknowledgements (id, message_id, employee_id, acknowledgement_version, version,
@@ -466,7 +466,6 @@ async def build(
                 int(read_share * 1024),
                 int(ack_share * 1024),
                 i,
-                data.requires_acknowledgement,
             )
             if data.requires_acknowledgement:
                 digest = content_sha256(title=data.title, body=data.body, locale="en")

@@ -79,9 +79,9 @@ VALUES ($1, 'policy', $2, 'A summary of the policy', $3, 'en', $4::jsonb, 'norma
 """
 # reads, acknowledgements and due dates spread over the recipients
 RECIPIENTS_SQL = """
-INSERT INTO recipients (message_id, employee_id, targeted_at, due_at, read_at, acknowledged_at,
-    acknowledged_version)
-SELECT $1, e.id, $2::timestamptz, $2::timestamptz + (CASE WHEN n % 3 = 0 THEN -1 ELSE 14 END) * interval '1 day',
+INSERT INTO recipients (message_id, employee_id, targeted_at, published_at, due_at, read_at,
+    acknowledged_at, acknowledged_version)
+SELECT $1, e.id, $2::timestamptz, $2::timestamptz, $2::timestamptz + (CASE WHEN n % 3 = 0 THEN -1 ELSE 14 END) * interval '1 day',
     CASE WHEN n % 2 = 0 THEN $2::timestamptz + interval '1 hour' END,
     CASE WHEN n % 5 = 0 THEN $2::timestamptz + interval '2 hours' END,
     CASE WHEN n % 5 = 0 THEN 1 END

@@ -77,12 +77,12 @@ FRONTLINE_RULE = {
 }
 
 BARE_EVERYONE = """
-INSERT INTO recipients (message_id, employee_id, targeted_at, due_at)
-SELECT $1, id, $2, $3 FROM employees WHERE active
+INSERT INTO recipients (message_id, employee_id, targeted_at, published_at, due_at)
+SELECT $1, id, $2, $2, $3 FROM employees WHERE active
 """
 BARE_FRONTLINE = """
-INSERT INTO recipients (message_id, employee_id, targeted_at, due_at)
-SELECT $1, id, $2, $3 FROM employees
+INSERT INTO recipients (message_id, employee_id, targeted_at, published_at, due_at)
+SELECT $1, id, $2, $2, $3 FROM employees
 WHERE active
   AND ((customer_facing AND country IN ('ES', 'MX', 'AR') AND hire_date < date '2025-01-01')
        OR external_id = ANY($4::text[]))

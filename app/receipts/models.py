@@ -16,8 +16,14 @@ class Recipient(SQLModel, table=True):
 
     __tablename__ = "recipients"
     __table_args__ = (
-        # the feed: "my messages" (the primary key serves "this message's recipients")
-        Index("ix_recipients_employee_id_message_id", "employee_id", "message_id"),
+        # the feed: "my messages, newest first", read in index order and stopped after a page
+        # (the primary key serves "this message's recipients" and single lookups)
+        Index(
+            "ix_recipients_employee_id_published_at_message_id",
+            "employee_id",
+            "published_at",
+            "message_id",
+        ),
     )
 
     message_id: uuid.UUID = Field(
@@ -27,6 +33,8 @@ class Recipient(SQLModel, table=True):
     # rows cost more than the insert, and employees are never deleted, only anonymized.
     employee_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
     targeted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # the message's `published_at` (it never changes once published): the feed's order
+    published_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -33,7 +33,7 @@ from app.receipts.models import Recipient
 
 # employee ids per statement: well under the drivers' 32,767 bind parameters
 ENROLL_CHUNK = 5_000
-RECIPIENT_COLUMNS = ("message_id", "employee_id", "targeted_at", "due_at")
+RECIPIENT_COLUMNS = ("message_id", "employee_id", "targeted_at", "published_at", "due_at")
 
 
 _INSERT_RECIPIENTS = sql.insert_ignore(Recipient.__table__)
@@ -63,6 +63,7 @@ async def materialize_recipients(
         rows = select(
             literal(message_id, Uuid()),
             Employee.id,
+            literal(published_at, UTCDateTime()),
             literal(published_at, UTCDateTime()),
             literal(due, UTCDateTime()),
         ).where(compiler.members(audiences))
@@ -157,6 +158,7 @@ async def _enroll_chunk(
             MessageAudience.message_id,
             matches.c.employee_id,
             literal(now, UTCDateTime()),
+            Message.published_at,
             due,
         )
         .distinct()

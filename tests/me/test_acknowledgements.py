@@ -102,7 +102,10 @@ async def test_non_recipients_get_404_everywhere(world, anon, db, client_for):
     async with db() as s, s.begin():  # targeted but never published
         await s.execute(
             insert(Recipient).values(
-                message_id=uuid.UUID(draft), employee_id=world.ids["E-1"], targeted_at=utcnow()
+                message_id=uuid.UUID(draft),
+                employee_id=world.ids["E-1"],
+                targeted_at=utcnow(),
+                published_at=utcnow(),
             )
         )
     me = as_employee("E-1")

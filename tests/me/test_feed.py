@@ -4,11 +4,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from app.core.database import utcnow
 from app.core.principal import Scope
 from app.messages.locales import choose_locale, parse_accept_language, preferences
+from app.messages.models import Message
 from app.receipts.models import Recipient
 from tests.messages.helpers import assert_problem
 from tests.receipts.helpers import World, as_employee, person
@@ -149,7 +150,10 @@ async def test_feed_holds_live_messages_sent_to_the_caller_newest_first(world, a
     async with db() as s, s.begin():
         await s.execute(
             insert(Recipient).values(
-                message_id=uuid.UUID(draft), employee_id=world.ids["E-1"], targeted_at=utcnow()
+                message_id=uuid.UUID(draft),
+                employee_id=world.ids["E-1"],
+                targeted_at=utcnow(),
+                published_at=utcnow(),
             )
         )
 
@@ -221,9 +225,15 @@ async def test_late_joiners_see_messages_in_publication_order(world, anon, db):
     await world.set_message(older, published_at=utcnow() - timedelta(days=10))
     # E-1 starts matching the older message's audience today
     async with db() as s, s.begin():
+        published_at = (
+            await s.execute(select(Message.published_at).where(Message.id == uuid.UUID(older)))
+        ).scalar_one()
         await s.execute(
             insert(Recipient).values(
-                message_id=uuid.UUID(older), employee_id=world.ids["E-1"], targeted_at=utcnow()
+                message_id=uuid.UUID(older),
+                employee_id=world.ids["E-1"],
+                targeted_at=utcnow(),
+                published_at=published_at,
             )
         )
     assert ids(await anon.get(FEED, headers=as_employee("E-1"))) == [newer, older]

@@ -94,6 +94,12 @@ class World:
             await s.execute(
                 update(Message).where(Message.id == uuid.UUID(message_id)).values(**values)
             )
+            if "published_at" in values:  # recipients carry it, as publishing writes it
+                await s.execute(
+                    update(Recipient)
+                    .where(Recipient.message_id == uuid.UUID(message_id))
+                    .values(published_at=values["published_at"])
+                )
 
     async def set_employee(self, external_id: str, **values: Any) -> None:
         async with self.db() as s, s.begin():

@@ -114,6 +114,7 @@ async def arranged(people, db) -> dict[str, uuid.UUID]:
                     "message_id": m["id"],
                     "employee_id": employee_id,
                     "targeted_at": m["published_at"],
+                    "published_at": m["published_at"],
                     "due_at": DUE if m is m1 else None,
                     "read_at": m["published_at"] + timedelta(hours=1)
                     if who in read[m["id"]]

@@ -51,6 +51,7 @@ async def add_recipients(db, message_id, n: int, *, due_at, active=True, acknowl
                     message_id=message_id,
                     employee_id=employee.id,
                     targeted_at=due_at - timedelta(days=7),
+                    published_at=due_at - timedelta(days=7),
                     due_at=due_at,
                     acknowledged_at=due_at - timedelta(days=1) if i < acknowledged else None,
                     acknowledged_version=1 if i < acknowledged else None,
