@@ -22,6 +22,7 @@ from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
 from app.feedback.router import router as feedback_router
 from app.me.router import router as me_router
+from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
 from app.receipts.reminders import due_reminders_job
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
+        app.state.contents = ContentCache()
         app.state.scheduler = Scheduler(app.state.db, interval=settings.scheduler_interval_seconds)
         app.state.scheduler.add("publish-due", message_lifecycle_job)
         app.state.scheduler.add("due-reminders", due_reminders_job(settings))

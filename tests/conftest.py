@@ -86,6 +86,9 @@ def settings(database_url: str) -> Settings:
         jwt_algorithms="HS256",
         jwt_secret=TEST_JWT_SECRET,
         rate_limit_per_minute=0,  # tests/hardening/test_rate_limit.py turns it on where it tests it
+        # sign-ins are looked up afresh, so a change to an employee shows at once;
+        # tests/auth/test_signin_cache.py tests the cache
+        signin_cache_seconds=0,
     )
 
 
@@ -168,3 +171,41 @@ async def everyone(admin: httpx.AsyncClient) -> str:
     r = await admin.post("/v1/audiences", json={"name": "Everyone", "rule": {"all": []}})
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+@pytest.fixture
+def sql_statements(app, monkeypatch):
+    """Record the SQL the app sends, whichever way it goes: through SQLAlchemy, or straight on
+    asyncpg (the hot paths on PostgreSQL). `with sql_statements() as seen:` fills `seen`."""
+    from contextlib import contextmanager
+
+    import asyncpg.connection
+    from sqlalchemy import event
+
+    @contextmanager
+    def _record():
+        seen: list[str] = []
+
+        def _on_cursor(_conn, _cursor, statement, *_args) -> None:
+            seen.append(statement)
+
+        def _wrap(name: str):
+            original = getattr(asyncpg.connection.Connection, name)
+
+            async def recording(self, query, *args, **kwargs):
+                seen.append(query)
+                return await original(self, query, *args, **kwargs)
+
+            return recording
+
+        engine = app.state.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", _on_cursor)
+        with monkeypatch.context() as patch:
+            for name in ("fetch", "fetchrow", "execute"):
+                patch.setattr(asyncpg.connection.Connection, name, _wrap(name))
+            try:
+                yield seen
+            finally:
+                event.remove(engine, "before_cursor_execute", _on_cursor)
+
+    return _record

@@ -1,9 +1,10 @@
 """The audit trail: one row per write, in the same transaction as the write."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import CTE, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -15,7 +16,41 @@ from app.core.principal import Principal
 
 # Built once, on the table: the ORM's bulk-insert path and a statement per call cost about
 # 0.5 ms per write (bench/RESULTS.md), and every write of the service records one event.
-_INSERT_EVENT = insert(AuditEvent.__table__)
+_TABLE = AuditEvent.__table__
+_INSERT_EVENT = insert(_TABLE)
+_COLUMNS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "actor_name",
+    "action",
+    "entity_type",
+    "entity_id",
+    "request_id",
+    "details",
+)
+
+
+def event_values(
+    principal: Principal,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The audit row of a write by `principal` (now, with the request's id)."""
+    return {
+        "id": uuid.uuid4(),
+        "occurred_at": utcnow(),
+        "actor": principal.actor,
+        "actor_name": principal.name,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "request_id": current_request_id(),
+        "details": details,
+    }
 
 
 async def record(
@@ -27,20 +62,21 @@ async def record(
     entity_id: object,
     details: dict[str, Any] | None = None,
 ) -> None:
-    await session.execute(
-        _INSERT_EVENT,
-        {
-            "id": AuditEvent.model_fields["id"].default_factory(),
-            "occurred_at": utcnow(),
-            "actor": principal.actor,
-            "actor_name": principal.name,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": str(entity_id),
-            "request_id": current_request_id(),
-            "details": details,
-        },
+    """Write the audit event of a change, in the change's transaction."""
+    values = event_values(
+        principal, action=action, entity_type=entity_type, entity_id=entity_id, details=details
     )
+    await session.execute(_INSERT_EVENT, values)
+
+
+def record_with(source: CTE, *, prefix: str = "audit_") -> CTE:
+    """`record` as a part of one PostgreSQL statement: the audit row, written when `source`
+    (a data-modifying CTE) yields a row, its values bound as parameters named `prefix` + the
+    column (`{prefix + k: v for k, v in event_values(...).items()}`)."""
+    values = select(
+        *(bindparam(prefix + name, type_=_TABLE.c[name].type) for name in _COLUMNS)
+    ).select_from(source)
+    return insert(_TABLE).from_select(_COLUMNS, values).returning(_TABLE.c.id).cte(f"{prefix}row")
 
 
 async def list_events(

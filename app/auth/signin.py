@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, select
 
 from app.auth.jwt import JWTVerifier
 from app.core.config import Settings
+from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Unauthorized
 from app.core.principal import Principal, Scope
 from app.employees.models import Employee
@@ -66,7 +66,7 @@ class SignedInEmployee:
     """The active employee a token names, with the columns of their profile."""
 
     id: uuid.UUID
-    record: RowMapping
+    record: Row
 
     @property
     def external_id(self) -> str:
@@ -84,36 +84,38 @@ def _sign_in_statement(key: Any) -> Select:
 
 
 _SIGN_IN = {
-    False: _sign_in_statement(_EMPLOYEES.external_id),
-    True: _sign_in_statement(_EMPLOYEES.email),
+    False: Prepared(lambda _: _sign_in_statement(_EMPLOYEES.external_id)),
+    True: Prepared(lambda _: _sign_in_statement(_EMPLOYEES.email)),
 }
+_PROFILE = Prepared(lambda _: _sign_in_statement(_EMPLOYEES.id))
 
 
 async def find_active_employee(
-    session: AsyncSession, *, value: str, by_email: bool = False
+    conn: Direct, *, value: str, by_email: bool = False
 ) -> SignedInEmployee | None:
     """The active employee whose `external_id` (or lower-cased e-mail) is `value`; one query."""
-    stmt = _SIGN_IN[by_email]
-    row = (
-        (await session.execute(stmt, {"value": value.lower() if by_email else value}))
-        .mappings()
-        .one_or_none()
-    )
+    row = await conn.fetchrow(_SIGN_IN[by_email], {"value": value.lower() if by_email else value})
     return SignedInEmployee(id=row["id"], record=row) if row is not None else None
 
 
-async def profile_of(session: AsyncSession, employee_id: uuid.UUID) -> SignedInEmployee | None:
+async def profile_of(conn: Direct, employee_id: uuid.UUID) -> SignedInEmployee | None:
     """The active employee with this id and their profile columns (None when gone)."""
-    stmt = select(_EMPLOYEES.id, *PROFILE_COLUMNS).where(
-        _EMPLOYEES.id == employee_id, _EMPLOYEES.active.is_(True)
-    )
-    row = (await session.execute(stmt)).mappings().one_or_none()
+    row = await conn.fetchrow(_PROFILE, {"value": employee_id})
     return SignedInEmployee(id=row["id"], record=row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """An employee signed in with an SSO token, until the token's `exp` (Unix seconds)."""
+
+    principal: Principal
+    employee: SignedInEmployee
+    expires_at: float | None
 
 
 async def sign_in_employee(
-    session: AsyncSession, settings: Settings, verifier: JWTVerifier, token: str
-) -> tuple[Principal, SignedInEmployee]:
+    conn: Direct, settings: Settings, verifier: JWTVerifier, token: str
+) -> SignIn:
     """The principal and profile of the active employee a valid SSO token names (else 401)."""
     claims = await verifier.verify(token)
     claim = settings.jwt_employee_claim
@@ -125,7 +127,7 @@ async def sign_in_employee(
         or "\x00" in value  # PostgreSQL text cannot hold NUL: it names nobody
     ):
         raise Unauthorized(f"The token does not name an employee in its `{claim}` claim.")
-    employee = await find_active_employee(session, value=value, by_email=claim == "email")
+    employee = await find_active_employee(conn, value=value, by_email=claim == "email")
     if employee is None:
         raise Unauthorized("The token names no active employee.")
     principal = Principal(
@@ -136,4 +138,5 @@ async def sign_in_employee(
         employee_id=employee.id,
         external_id=employee.external_id,
     )
-    return principal, employee
+    exp = claims.get("exp")
+    return SignIn(principal, employee, float(exp) if isinstance(exp, int | float) else None)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     jwt_employee_claim: str = "sub"
     jwt_roles_claim: str = "roles"
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # an employee deactivated by the HRIS is refused at most this long after (0: no cache)
+    signin_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     min_group_size: int = Field(default=5, ge=1)
     webhook_allowed_hosts: str | None = None

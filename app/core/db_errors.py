@@ -15,10 +15,13 @@ _RETRYABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 # Class 22, data exception: a value the database cannot hold or compare (NUL in text, out of
 # range). Validation should have refused it first; this keeps a missed case from being a 500.
 _DATA_EXCEPTION_CLASS = "22"
-# Raised by the database layer, not by the code.
+# Raised by the database layer, not by the code: through SQLAlchemy, or by asyncpg itself on
+# the hot paths that run on the driver (`app.core.direct`).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     sa_exc.DBAPIError,
     sa_exc.TimeoutError,
+    asyncpg_exceptions.PostgresError,
+    asyncpg_exceptions.InterfaceError,
     OSError,
     TimeoutError,
 )
@@ -30,8 +33,9 @@ class DatabaseFailure(Enum):
     FAULT = "fault"  # 500
 
 
-def _sqlstate(exc: sa_exc.DBAPIError) -> str:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+def _sqlstate(exc: BaseException) -> str:
+    source = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
     return code if isinstance(code, str) else ""
 
 
@@ -39,6 +43,8 @@ def is_bad_value(exc: BaseException) -> bool:
     """The database refused a value of the request (it cannot store or compare it)."""
     if isinstance(exc, OverflowError):  # e.g. an integer SQLite cannot store
         return True
+    if isinstance(exc, asyncpg_exceptions.PostgresError):
+        return _sqlstate(exc).startswith(_DATA_EXCEPTION_CLASS)
     if not isinstance(exc, sa_exc.DBAPIError):
         return False
     if _sqlstate(exc).startswith(_DATA_EXCEPTION_CLASS):
@@ -52,6 +58,10 @@ def is_unavailable(exc: BaseException) -> bool:
     """The database cannot serve now (down, restarting, overloaded, deadlock): retry."""
     if isinstance(exc, sa_exc.TimeoutError | ConnectionError | TimeoutError):
         return True
+    if isinstance(exc, asyncpg_exceptions.InterfaceError):  # the connection is gone
+        return True
+    if isinstance(exc, asyncpg_exceptions.PostgresError):
+        return _sqlstate(exc)[:2] in _RETRYABLE_SQLSTATE_CLASSES
     if isinstance(exc, sa_exc.DBAPIError):
         return (
             bool(exc.connection_invalidated)

@@ -90,13 +90,9 @@ Pagination = Annotated[PageParams, Depends(page_params)]
 _INT64 = 2**63
 
 
-def _fits(value: Any, key: ColumnElement[Any]) -> bool:
+def _fits(value: Any, expected: type) -> bool:
     """Whether a decoded cursor value has the type of its sort column (a tampered or foreign
     cursor must be a 422, not a comparison the database refuses or answers oddly)."""
-    try:
-        expected = key.type.python_type
-    except NotImplementedError:
-        return value is not None
     if value is None or isinstance(value, bool) is not (expected is bool):
         return False
     if expected is int:
@@ -104,6 +100,28 @@ def _fits(value: Any, key: ColumnElement[Any]) -> bool:
     if expected is float:
         return isinstance(value, int | float)
     return isinstance(value, expected)
+
+
+def _python_type(key: ColumnElement[Any]) -> type | None:
+    try:
+        return key.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def cursor_after(params: PageParams, types: Sequence[type | None]) -> tuple[Any, ...] | None:
+    """The values a page starts after, checked against the sort keys' Python `types` (None:
+    any value but null); None for the first page, 422 for a cursor of another list."""
+    if params.after is None:
+        return None
+    if len(params.after) != len(types) or not all(
+        (value is not None) if expected is None else _fits(value, expected)
+        for value, expected in zip(params.after, types, strict=True)
+    ):
+        raise ValidationFailed(
+            [field_error("query.cursor", "The cursor does not belong to this list.")]
+        )
+    return params.after
 
 
 def keyset(
@@ -114,19 +132,11 @@ def keyset(
     descending: bool = True,
 ) -> Select[Any]:
     """Order by `keys` (the last one unique) and start after the cursor; fetch one extra row."""
-    if params.after is not None:
-        if len(params.after) != len(keys) or not all(
-            _fits(v, k) for v, k in zip(params.after, keys, strict=True)
-        ):
-            raise ValidationFailed(
-                [field_error("query.cursor", "The cursor does not belong to this list.")]
-            )
-        after = (
-            tuple_(*keys) < tuple_(*params.after)
-            if descending
-            else (tuple_(*keys) > tuple_(*params.after))
+    after = cursor_after(params, [_python_type(k) for k in keys])
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after)
         )
-        stmt = stmt.where(after)
     order = [k.desc() for k in keys] if descending else [k.asc() for k in keys]
     return stmt.order_by(*order).limit(params.limit + 1)
 

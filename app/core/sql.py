@@ -183,11 +183,15 @@ def text_before(dialect: str, value: Any, separator: str) -> ColumnElement[str]:
     return case((position > 0, func.substr(value, 1, position - 1)), else_=value)
 
 
-def in_bound_list(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+def in_bound_list(
+    dialect: str, column: Any, name: str, item_type: Any = None
+) -> ColumnElement[bool]:
     """`column` is in the list given at execution as the parameter `name` (statements built
-    once): `= ANY(:name)` with one array on PostgreSQL, an expanding `IN` on SQLite."""
+    once): `= ANY(:name)` with one array (of `item_type`, text by default) on PostgreSQL, an
+    expanding `IN` on SQLite."""
     if dialect == POSTGRESQL:
-        condition: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(String)))
+        array = ARRAY(item_type if item_type is not None else String())
+        condition: ColumnElement[bool] = column == any_(bindparam(name, type_=array))
     else:
         condition = column.in_(bindparam(name, expanding=True))
     return condition

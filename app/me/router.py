@@ -1,14 +1,16 @@
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from pydantic_core import to_json
 
-from app.auth.dependencies import EmployeeCaller, SignedIn
+from app.auth.dependencies import EMPLOYEE_SECURITY, EmployeeCaller, HotEmployee, SignedIn
 from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
 from app.me import service
 from app.me.schemas import FeedItem, FeedState, MeOut
+from app.messages.content import ContentCache
 from app.messages.locales import preferences
 from app.messages.models import Category
 from app.receipts import acknowledgements
@@ -23,14 +25,30 @@ AcceptLanguage = Annotated[
         "then the caller's own locale, then the message's, are used.",
     ),
 ]
+Include = Annotated[
+    list[Literal["body"]] | None,
+    Query(description="`body` to carry each message's body in the list too."),
+]
 
 NOT_YOURS = {404: {"description": "No message with this id was sent to you."}}
 CLOSED = {409: {"description": "The message asks for no acknowledgement, or is closed."}}
+JSON = "application/json"
 
 
-def _prefs(caller: SignedIn, accept_language: str | None) -> tuple[str, ...]:
+def _prefs(employee_locale: str | None, accept_language: str | None) -> tuple[str, ...]:
     # the employee's locale was loaded at sign-in: no query here
-    return preferences(accept_language, caller.employee.record["locale"])
+    return preferences(accept_language, employee_locale)
+
+
+def _contents(request: Request) -> ContentCache:
+    cache: ContentCache = request.app.state.contents
+    return cache
+
+
+def _json(body: object, headers: dict[str, str]) -> Response:
+    # The hot routes answer plain values serialized once (pydantic's own JSON writer, so the
+    # formats are the ones of the response models the document describes), not validated again.
+    return Response(to_json(body), media_type=JSON, headers=headers)
 
 
 @router.get("", operation_id="getMe", summary="The calling employee's record")
@@ -42,46 +60,56 @@ async def get_me(session: SessionDep, caller: SignedIn) -> MeOut:
     "/messages",
     operation_id="listMyMessages",
     summary="The caller's feed: live messages sent to them, newest first, localized",
+    description="Each item carries the message's title and summary in the caller's best "
+    "locale, where they stand (read, acknowledged, due) and the feedback figures; `body` is "
+    "null unless `include=body` (the single-message view always carries it).",
+    response_model=Page[FeedItem],
+    openapi_extra=EMPLOYEE_SECURITY,
 )
 async def list_my_messages(
-    session: SessionDep,
-    caller: SignedIn,
+    request: Request,
+    me: HotEmployee,
     page: Pagination,
-    response: Response,
     state: FeedState | None = None,
     category: Category | None = None,
+    include: Include = None,
     accept_language: AcceptLanguage = None,
-) -> Page[FeedItem]:
-    response.headers["Vary"] = "Accept-Language"
-    return await service.list_feed(
-        session,
-        caller.principal,
+) -> Response:
+    feed = await service.list_feed(
+        me.conn,
+        me.principal,
         page=page,
-        prefs=_prefs(caller, accept_language),
+        cache=_contents(request),
+        prefs=_prefs(me.employee.record["locale"], accept_language),
         state=state,
         category=category,
+        body=bool(include),
     )
+    return _json(feed, {"Vary": "Accept-Language"})
 
 
 @router.get(
     "/messages/{message_id}",
     operation_id="getMyMessage",
     summary="One message of the caller's feed, localized",
+    response_model=FeedItem,
     responses=NOT_YOURS,
+    openapi_extra=EMPLOYEE_SECURITY,
 )
 async def get_my_message(
     message_id: uuid.UUID,
-    session: SessionDep,
-    caller: SignedIn,
-    response: Response,
+    request: Request,
+    me: HotEmployee,
     accept_language: AcceptLanguage = None,
-) -> FeedItem:
-    response.headers["Vary"] = "Accept-Language"
+) -> Response:
     item = await service.get_feed_item(
-        session, caller.principal, message_id=message_id, prefs=_prefs(caller, accept_language)
+        me.conn,
+        me.principal,
+        message_id=message_id,
+        cache=_contents(request),
+        prefs=_prefs(me.employee.record["locale"], accept_language),
     )
-    response.headers["Content-Language"] = item.locale
-    return item
+    return _json(item, {"Vary": "Accept-Language", "Content-Language": item["locale"]})
 
 
 @router.post(
@@ -90,9 +118,10 @@ async def get_my_message(
     operation_id="markMyMessageRead",
     summary="Record that the caller read a message (the first read time is kept)",
     responses=NOT_YOURS,
+    openapi_extra=EMPLOYEE_SECURITY,
 )
-async def mark_read(message_id: uuid.UUID, session: SessionDep, principal: EmployeeCaller) -> None:
-    await acknowledgements.mark_read(session, principal, message_id=message_id)
+async def mark_read(message_id: uuid.UUID, me: HotEmployee) -> None:
+    await acknowledgements.mark_read(me.conn, me.principal, message_id=message_id)
 
 
 @router.post(
@@ -106,20 +135,21 @@ async def mark_read(message_id: uuid.UUID, session: SessionDep, principal: Emplo
         **NOT_YOURS,
         **CLOSED,
     },
+    openapi_extra=EMPLOYEE_SECURITY,
 )
 async def acknowledge(
     message_id: uuid.UUID,
-    session: SessionDep,
-    caller: SignedIn,
+    request: Request,
+    me: HotEmployee,
     response: Response,
     data: Annotated[AcknowledgementCreate | None, Body()] = None,
     accept_language: AcceptLanguage = None,
 ) -> AcknowledgementOut:
-    prefs = _prefs(caller, accept_language)
+    prefs = _prefs(me.employee.record["locale"], accept_language)
     if data is not None and data.locale:
         prefs = (data.locale.lower(), *prefs)
     ack, is_new = await acknowledgements.acknowledge(
-        session, caller.principal, message_id=message_id, prefs=prefs
+        me.conn, me.principal, message_id=message_id, cache=_contents(request), prefs=prefs
     )
     if is_new:
         created(response, f"/v1/me/messages/{message_id}/acknowledgement")

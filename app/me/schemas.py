@@ -52,7 +52,10 @@ class FeedItem(BaseModel):
     priority: Priority
     title: str
     summary: str | None
-    body: str = Field(description="Markdown, as written.")
+    body: str | None = Field(
+        description="Markdown, as written. In the feed list only with `include=body`; always "
+        "in the single-message view."
+    )
     locale: str = Field(
         description="The locale of `title`, `summary` and `body` as served.", examples=["es"]
     )

@@ -79,10 +79,19 @@ def choose_locale(prefs: Sequence[str], own: str, translations: Mapping[str, Any
     return own
 
 
-def localized(row: Any, prefs: Sequence[str]) -> tuple[str, str, str | None, str]:
-    """(locale, title, summary, body) of a row with the message's content columns."""
-    locale = choose_locale(prefs, row.locale, row.translations)
-    if locale == row.locale:
-        return locale, row.title, row.summary, row.body
-    content = row.translations[locale]
-    return locale, content["title"], content.get("summary"), content.get("body") or ""
+def localize(
+    prefs: Sequence[str],
+    *,
+    locale: str,
+    title: str,
+    summary: str | None,
+    body: str,
+    translations: Mapping[str, Any],
+) -> tuple[str, str, str | None, str]:
+    """(locale, title, summary, body) to serve: the message's own content (`locale`, `title`,
+    `summary`, `body`) or one of its `translations`, as `choose_locale` picks."""
+    served = choose_locale(prefs, locale, translations)
+    if served == locale:
+        return locale, title, summary, body
+    content = translations[served]
+    return served, content["title"], content.get("summary"), content.get("body") or ""

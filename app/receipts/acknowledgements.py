@@ -1,54 +1,61 @@
 """Reads and acknowledgements: what an employee does with a message delivered to them.
 
-Both run on every intranet page view. Each answers from Core statements built once on the
-tables, selecting only the columns it returns; visibility comes from `app.receipts.access`.
-A read keeps the first read time; an acknowledgement is exactly once per round, also under
-concurrency (the unique constraint on message, employee and round), with its evidence.
+Both run on every intranet page view, on a `Direct` connection (`app.core.direct`). On
+PostgreSQL each is ONE statement, with no transaction around it: data-modifying CTEs check the
+delivery, write the receipt, its audit row and (for an acknowledgement) the outbox event and
+its webhook deliveries, all or nothing. SQLite has no data-modifying CTEs: there the same
+writes are statements in the request's transaction.
+
+A read keeps the first read time. An acknowledgement is exactly once per round, also under
+concurrency: the unique constraint on (message, employee, round) lets one insert win; a request
+that lost reads the winner's row. Its evidence — the statement, the locale and the SHA-256 of
+the content served — comes from the message's content as of its current revision
+(`app.messages.content`); the one-statement path writes only if the revision it hashed is still
+the message's, and otherwise reads the content again and retries.
 """
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import (
+    Uuid,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from app.audit.service import record
-from app.core.database import utcnow
+from app.audit.service import event_values, record, record_with
+from app.core import sql
+from app.core.database import UTCDateTime, utcnow
+from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Conflict, NotFound
 from app.core.hashing import canonical_sha256
 from app.core.principal import Principal
-from app.core.sql import insert_ignore
-from app.messages.locales import localized
+from app.messages.content import Content, ContentCache
+from app.messages.locales import localize
 from app.messages.models import Message
-from app.receipts.access import delivery_for, delivery_of, delivery_select, delivery_statement
+from app.receipts import rules
 from app.receipts.models import Acknowledgement, Recipient
 from app.receipts.schemas import AcknowledgementOut
-from app.webhooks.outbox import emit
+from app.webhooks.models import EventType
+from app.webhooks.outbox import emit, emit_params, emit_with
 
+_ACKS = Acknowledgement.__table__.c
+_MESSAGES = Message.__table__.c
+_RECIPIENTS = Recipient.__table__.c
 
-def _recipient_row(principal: Principal, message_id: uuid.UUID) -> ColumnElement[bool]:
-    return and_(Recipient.message_id == message_id, Recipient.employee_id == principal.employee_id)
-
-
-async def mark_read(session: AsyncSession, principal: Principal, *, message_id: uuid.UUID) -> None:
-    """Record the caller's first read; later reads change nothing."""
-    now = utcnow()
-    await delivery_for(session, principal, message_id=message_id, now=now)
-    result = await session.execute(
-        update(Recipient)
-        .where(_recipient_row(principal, message_id), Recipient.read_at.is_(None))
-        .values(read_at=now)
-    )
-    if result.rowcount:
-        await record(
-            session,
-            principal,
-            action="message.read",
-            entity_type="receipt",
-            entity_id=message_id,
-        )
+NOT_SENT = "No message with this id was sent to you."
+NOT_ASKED = "This message asks for no acknowledgement."
+CLOSED = "This message is closed (archived or expired); it takes no more responses."
+# an acknowledgement retried after the message changed under it; more means it keeps changing
+MAX_ATTEMPTS = 3
 
 
 def content_sha256(*, title: str, body: str, locale: str) -> str:
@@ -57,12 +64,39 @@ def content_sha256(*, title: str, body: str, locale: str) -> str:
     return canonical_sha256({"body": body, "locale": locale, "title": title})
 
 
-_ACKS, _MESSAGES, _RECIPIENTS = (
-    Acknowledgement.__table__.c,
-    Message.__table__.c,
-    Recipient.__table__.c,
-)
-_ACK_RECORD = (
+# (not the column names: an UPDATE or INSERT keeps those for its own values)
+def _bound_ids() -> tuple[Any, Any]:
+    return bindparam("caller_id", type_=Uuid()), bindparam("delivered_id", type_=Uuid())
+
+
+def _ids(principal: Principal, message_id: uuid.UUID) -> dict[str, Any]:
+    return {"caller_id": principal.employee_id, "delivered_id": message_id}
+
+
+def _delivery() -> Any:
+    """The caller's delivery of a published or archived message (one row or none)."""
+    employee_id, message_id = _bound_ids()
+    return (
+        select(
+            _RECIPIENTS.message_id,
+            _RECIPIENTS.employee_id,
+            _MESSAGES.status,
+            _MESSAGES.expires_at,
+            _MESSAGES.revision,
+            _MESSAGES.requires_acknowledgement,
+            _MESSAGES.acknowledgement_version,
+        )
+        .select_from(Recipient.__table__)
+        .join(Message.__table__, _MESSAGES.id == _RECIPIENTS.message_id)
+        .where(
+            _RECIPIENTS.employee_id == employee_id,
+            _RECIPIENTS.message_id == message_id,
+            rules.reachable(),
+        )
+    )
+
+
+_RECORD_COLUMNS = (
     _ACKS.id.label("ack_id"),
     _ACKS.version.label("ack_version"),
     _ACKS.statement.label("ack_statement"),
@@ -70,139 +104,373 @@ _ACK_RECORD = (
     _ACKS.content_sha256.label("ack_sha256"),
     _ACKS.acknowledged_at.label("ack_at"),
 )
-_ACK_CONTENT = (
-    _MESSAGES.title,
-    _MESSAGES.summary,
-    _MESSAGES.body,
-    _MESSAGES.locale,
-    _MESSAGES.translations,
-    _MESSAGES.acknowledgement_text,
-)
-# the acknowledgement of the message's current round, if the caller gave one
-_CURRENT_ACK = and_(
-    _ACKS.message_id == _RECIPIENTS.message_id,
-    _ACKS.employee_id == _RECIPIENTS.employee_id,
-    _ACKS.acknowledgement_version == _MESSAGES.acknowledgement_version,
-)
 
 
-def _ack_out(message_id: uuid.UUID, row: Any) -> AcknowledgementOut:
+def _ack_out(message_id: uuid.UUID, row: Row) -> AcknowledgementOut:
     return AcknowledgementOut.model_construct(
-        id=row.ack_id,
+        id=row["ack_id"],
         message_id=message_id,
-        version=row.ack_version,
-        statement=row.ack_statement,
-        locale=row.ack_locale,
-        content_sha256=row.ack_sha256,
-        acknowledged_at=row.ack_at,
+        version=row["ack_version"],
+        statement=row["ack_statement"],
+        locale=row["ack_locale"],
+        content_sha256=row["ack_sha256"],
+        acknowledged_at=row["ack_at"],
     )
 
 
-# The acknowledgement's statements are built once, with bound parameters and on the tables:
-# building them per request and the ORM's bulk-DML bookkeeping cost more than the database
-# work (bench/RESULTS.md).
-_ACK_DELIVERY = delivery_statement(
-    bindparam("employee_id"), bindparam("message_id"), (*_ACK_CONTENT, *_ACK_RECORD)
-).outerjoin(Acknowledgement.__table__, _CURRENT_ACK)
-_INSERT_ACK = insert_ignore(
-    Acknowledgement.__table__,
-    ["message_id", "employee_id", "acknowledgement_version"],
-    returning=[_ACKS.id],
+# --- reads --------------------------------------------------------------------------------
+
+
+def _read_statement(_dialect: str) -> Any:
+    """One statement: the delivery, the first read, and its audit row."""
+    delivery = _delivery().cte("delivery")
+    now = bindparam("now", type_=UTCDateTime())
+    marked = (
+        update(Recipient.__table__)
+        .where(
+            _RECIPIENTS.message_id == delivery.c.message_id,
+            _RECIPIENTS.employee_id == delivery.c.employee_id,
+            _RECIPIENTS.read_at.is_(None),
+        )
+        .values(read_at=now)
+        .returning(_RECIPIENTS.message_id)
+        .cte("marked")
+    )
+    audited = record_with(marked)
+    return select(
+        delivery.c.message_id,
+        select(func.count()).select_from(audited).scalar_subquery().label("recorded"),
+    ).select_from(delivery)
+
+
+_READ = Prepared(_read_statement)
+_DELIVERY = Prepared(lambda _: _delivery())
+_MARK_READ = Prepared(
+    lambda _: (
+        update(Recipient.__table__)
+        .where(
+            _RECIPIENTS.employee_id == bindparam("caller_id", type_=Uuid()),
+            _RECIPIENTS.message_id == bindparam("delivered_id", type_=Uuid()),
+            _RECIPIENTS.read_at.is_(None),
+        )
+        .values(read_at=bindparam("now", type_=UTCDateTime()))
+        .returning(_RECIPIENTS.message_id)
+    )
 )
-_RECORD_ACK = (
-    update(Recipient.__table__)
-    .where(
-        _RECIPIENTS.message_id == bindparam("b_message_id"),
-        _RECIPIENTS.employee_id == bindparam("b_employee_id"),
-    )
-    .values(
-        acknowledged_at=bindparam("b_at"),
-        acknowledged_version=bindparam("b_version"),
-        read_at=func.coalesce(_RECIPIENTS.read_at, bindparam("b_at")),
-    )
-)
 
 
-async def acknowledge(
-    session: AsyncSession,
+def _read_audit(principal: Principal, message_id: uuid.UUID) -> dict[str, Any]:
+    return event_values(
+        principal, action="message.read", entity_type="receipt", entity_id=message_id
+    )
+
+
+async def mark_read(conn: Direct, principal: Principal, *, message_id: uuid.UUID) -> None:
+    """Record the caller's first read; later reads change nothing. 404 unless sent to them."""
+    ids = _ids(principal, message_id) | {"now": utcnow()}
+    if conn.session is None:
+        audit = {f"audit_{k}": v for k, v in _read_audit(principal, message_id).items()}
+        if await conn.fetchrow(_READ, ids | audit) is None:
+            raise NotFound(NOT_SENT)
+        return
+    if await conn.fetchrow(_DELIVERY, ids) is None:
+        raise NotFound(NOT_SENT)
+    if await conn.fetchrow(_MARK_READ, ids) is not None:
+        await record(
+            conn.session,
+            principal,
+            action="message.read",
+            entity_type="receipt",
+            entity_id=message_id,
+        )
+
+
+# --- acknowledgements ---------------------------------------------------------------------
+
+
+def _new_acknowledgement(
     principal: Principal,
-    *,
     message_id: uuid.UUID,
-    prefs: Sequence[str] = (),
-) -> tuple[AcknowledgementOut, bool]:
-    """Acknowledge the current version; returns the record and whether it was created now.
-
-    Idempotent, also under concurrency: the unique constraint on (message, employee, round)
-    lets one `INSERT … ON CONFLICT DO NOTHING` win; the others read the winner's row (on
-    PostgreSQL their insert waits for the winner's commit). The first time this is four
-    statements (delivery with content, insert, recipient update, audit); after that, one.
-    """
-    now = utcnow()
-    ids = {"employee_id": principal.employee_id, "message_id": message_id}
-    row = (await session.execute(_ACK_DELIVERY, ids)).one_or_none()
-    delivery = delivery_of(row)
-    if not delivery.requires_acknowledgement:
-        raise Conflict("This message asks for no acknowledgement.")
-    if row.ack_id is not None:
-        return _ack_out(message_id, row), False
-    delivery_of(row, open_at=now)  # 409 once archived or expired
-    locale, title, _summary, body = localized(row, prefs)
-    values = {
+    content: Content,
+    prefs: Sequence[str],
+    now: datetime,
+) -> dict[str, Any]:
+    """The acknowledgement the caller would give now: of the current round and version, with
+    the evidence of the content served in their best locale."""
+    locale, title, _summary, body = localize(
+        prefs,
+        locale=content.locale,
+        title=content.title,
+        summary=content.summary,
+        body=content.body,
+        translations=content.translations,
+    )
+    return {
         "id": uuid.uuid4(),
         "message_id": message_id,
         "employee_id": principal.employee_id,
-        "acknowledgement_version": delivery.acknowledgement_version,
-        "version": delivery.version,
-        "statement": row.acknowledgement_text or "",
+        "acknowledgement_version": content.acknowledgement_version,
+        "version": content.version,
+        "statement": content.acknowledgement_text or "",
         "locale": locale,
         "content_sha256": content_sha256(title=title, body=body, locale=locale),
         "acknowledged_at": now,
     }
-    inserted = (await session.execute(_INSERT_ACK[session], values)).scalar_one_or_none()
-    if inserted is None:  # a concurrent request of the same caller won
-        winner = (
-            await session.execute(
-                select(*_ACK_RECORD).where(
-                    Acknowledgement.message_id == message_id,
-                    Acknowledgement.employee_id == principal.employee_id,
-                    Acknowledgement.acknowledgement_version == delivery.acknowledgement_version,
-                )
-            )
-        ).one()
-        return _ack_out(message_id, winner), False
-    await session.execute(
-        _RECORD_ACK,
-        {
-            "b_message_id": message_id,
-            "b_employee_id": principal.employee_id,
-            "b_at": now,
-            "b_version": delivery.version,
-        },
-    )
-    await record(
-        session,
+
+
+def _audit_of(principal: Principal, new: dict[str, Any]) -> dict[str, Any]:
+    return event_values(
         principal,
         action="acknowledgement.created",
         entity_type="acknowledgement",
-        entity_id=values["id"],
+        entity_id=new["id"],
         details={
-            "message_id": str(message_id),
-            "version": delivery.version,
-            "acknowledgement_version": delivery.acknowledgement_version,
-            "locale": locale,
+            "message_id": str(new["message_id"]),
+            "version": new["version"],
+            "acknowledgement_version": new["acknowledgement_version"],
+            "locale": new["locale"],
         },
+    )
+
+
+def _event_of(principal: Principal, new: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{k: new[k] for k in AcknowledgementOut.model_fields},
+        "employee_external_id": principal.external_id,
+    }
+
+
+_NEW_COLUMNS = (
+    "id",
+    "message_id",
+    "employee_id",
+    "acknowledgement_version",
+    "version",
+    "statement",
+    "locale",
+    "content_sha256",
+    "acknowledged_at",
+)
+
+
+def _acknowledge_statement(dialect: str) -> Any:
+    """ONE statement (PostgreSQL): the delivery and its current acknowledgement if any; and,
+    when the message asks for one, is live, still has the revision the evidence was made from
+    and has none yet: the acknowledgement, the recipient's receipt, the audit row, the outbox
+    event and its webhook deliveries."""
+    delivery = _delivery().cte("delivery")
+    prior = (
+        select(*_RECORD_COLUMNS)
+        .select_from(Acknowledgement.__table__)
+        .join(
+            delivery,
+            and_(
+                _ACKS.message_id == delivery.c.message_id,
+                _ACKS.employee_id == delivery.c.employee_id,
+                _ACKS.acknowledgement_version == delivery.c.acknowledgement_version,
+            ),
+        )
+        .cte("prior")
+    )
+    now = bindparam("now", type_=UTCDateTime())
+    values = [
+        bindparam(f"new_{name}", type_=Acknowledgement.__table__.c[name].type)
+        for name in _NEW_COLUMNS
+    ]
+    wanted = (
+        select(*values)
+        .select_from(delivery)
+        .where(
+            delivery.c.requires_acknowledgement.is_(True),
+            rules.live(now, delivery.c),
+            delivery.c.revision == bindparam("revision"),
+            ~exists(select(prior.c.ack_id)),
+        )
+    )
+    inserted = (
+        sql.insert(dialect, Acknowledgement.__table__)
+        .from_select(_NEW_COLUMNS, wanted)
+        .on_conflict_do_nothing(
+            index_elements=["message_id", "employee_id", "acknowledgement_version"]
+        )
+        .returning(_ACKS.id, _ACKS.message_id, _ACKS.employee_id, _ACKS.version)
+        .cte("inserted")
+    )
+    receipt = (
+        update(Recipient.__table__)
+        .where(
+            _RECIPIENTS.message_id == inserted.c.message_id,
+            _RECIPIENTS.employee_id == inserted.c.employee_id,
+        )
+        .values(
+            acknowledged_at=now,
+            acknowledged_version=inserted.c.version,
+            read_at=func.coalesce(_RECIPIENTS.read_at, now),
+        )
+        .returning(_RECIPIENTS.message_id)
+        .cte("receipt")
+    )
+    audited = record_with(inserted)
+    event, deliveries = emit_with(inserted, dialect=dialect, type=EventType.ACKNOWLEDGEMENT_CREATED)
+
+    def count(cte: Any) -> Any:
+        return select(func.count()).select_from(cte).scalar_subquery()
+
+    return (
+        select(
+            delivery.c.status,
+            delivery.c.expires_at,
+            delivery.c.revision,
+            delivery.c.requires_acknowledgement,
+            *prior.c,
+            inserted.c.id.label("inserted_id"),
+            # referenced, so that they are part of the statement
+            count(receipt).label("receipts"),
+            count(audited).label("audited"),
+            count(event).label("events"),
+            count(deliveries).label("deliveries"),
+        )
+        .select_from(delivery)
+        .outerjoin(prior, true())
+        .outerjoin(inserted, true())
+    )
+
+
+_ACKNOWLEDGE = Prepared(_acknowledge_statement)
+_CURRENT = Prepared(
+    lambda _: (
+        _delivery()
+        .add_columns(*_RECORD_COLUMNS)
+        .outerjoin(
+            Acknowledgement.__table__,
+            and_(
+                _ACKS.message_id == _RECIPIENTS.message_id,
+                _ACKS.employee_id == _RECIPIENTS.employee_id,
+                _ACKS.acknowledgement_version == _MESSAGES.acknowledgement_version,
+            ),
+        )
+    )
+)
+_INSERT = sql.insert_ignore(
+    Acknowledgement.__table__,
+    ["message_id", "employee_id", "acknowledgement_version"],
+    returning=[_ACKS.id],
+)
+_RECEIPT = update(Recipient.__table__).where(
+    _RECIPIENTS.message_id == bindparam("b_message_id"),
+    _RECIPIENTS.employee_id == bindparam("b_employee_id"),
+)
+
+
+def _check(row: Row | None, now: datetime) -> Row:
+    """404 without a delivery, 409 when the message asks for no acknowledgement."""
+    if row is None:
+        raise NotFound(NOT_SENT)
+    if not row["requires_acknowledgement"]:
+        raise Conflict(NOT_ASKED)
+    return row
+
+
+async def acknowledge(
+    conn: Direct,
+    principal: Principal,
+    *,
+    message_id: uuid.UUID,
+    cache: ContentCache,
+    prefs: Sequence[str] = (),
+) -> tuple[AcknowledgementOut, bool]:
+    """Acknowledge the current version; returns the record and whether it was created now.
+
+    404 unless the message was sent to the caller; 409 when it asks for no acknowledgement or
+    is closed (archived, expired) and the caller has not acknowledged it yet.
+    """
+    now = utcnow()
+    if conn.session is not None:
+        return await _acknowledge_in_transaction(
+            conn, principal, message_id=message_id, cache=cache, prefs=prefs, now=now
+        )
+    ids = _ids(principal, message_id) | {"now": now}
+    content = cache.latest(message_id)
+    for _ in range(MAX_ATTEMPTS):
+        if content is None:
+            content = await cache.load(conn, message_id)
+            if content is None:
+                raise NotFound(NOT_SENT)
+        new = _new_acknowledgement(principal, message_id, content, prefs, now)
+        params = {
+            **ids,
+            "revision": content.revision,
+            **{f"new_{k}": v for k, v in new.items()},
+            **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
+            **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
+        }
+        row = _check(await conn.fetchrow(_ACKNOWLEDGE, params), now)
+        if row["ack_id"] is not None:
+            return _ack_out(message_id, row), False
+        if row["inserted_id"] is not None:
+            return AcknowledgementOut.model_construct(
+                **{k: new[k] for k in AcknowledgementOut.model_fields}
+            ), True
+        if not rules.is_live(row["status"], row["expires_at"], now):
+            raise Conflict(CLOSED)
+        if row["revision"] == content.revision:
+            # a concurrent request of the same caller won: its row is committed by now
+            winner = _check(await conn.fetchrow(_CURRENT, ids), now)
+            if winner["ack_id"] is not None:
+                return _ack_out(message_id, winner), False
+        content = None  # the message changed since its content was read: read it again
+    raise Conflict("The message kept changing while it was acknowledged; try again.")
+
+
+async def _acknowledge_in_transaction(
+    conn: Direct,
+    principal: Principal,
+    *,
+    message_id: uuid.UUID,
+    cache: ContentCache,
+    prefs: Sequence[str],
+    now: datetime,
+) -> tuple[AcknowledgementOut, bool]:
+    """`acknowledge` as statements in the request's transaction (SQLite)."""
+    session = conn.session
+    assert session is not None
+    ids = _ids(principal, message_id)
+    row = _check(await conn.fetchrow(_CURRENT, ids), now)
+    if row["ack_id"] is not None:
+        return _ack_out(message_id, row), False
+    if not rules.is_live(row["status"], row["expires_at"], now):
+        raise Conflict(CLOSED)
+    content = (await cache.contents(conn, [(message_id, row["revision"])]))[message_id]
+    new = _new_acknowledgement(principal, message_id, content, prefs, now)
+    inserted = (await session.execute(_INSERT[session], new)).scalar_one_or_none()
+    if inserted is None:  # a concurrent request of the same caller won
+        winner = _check(await conn.fetchrow(_CURRENT, ids), now)
+        return _ack_out(message_id, winner), False
+    await session.execute(
+        _RECEIPT.values(
+            acknowledged_at=now,
+            acknowledged_version=new["version"],
+            read_at=func.coalesce(_RECIPIENTS.read_at, now),
+        ),
+        {"b_message_id": message_id, "b_employee_id": principal.employee_id},
+    )
+    audit = _audit_of(principal, new)
+    await record(
+        session,
+        principal,
+        action=audit["action"],
+        entity_type=audit["entity_type"],
+        entity_id=new["id"],
+        details=audit["details"],
     )
     await emit(
         session,
-        type="acknowledgement.created",
+        type=EventType.ACKNOWLEDGEMENT_CREATED.value,
         message_id=message_id,
-        data={
-            **{k: values[k] for k in AcknowledgementOut.model_fields},
-            "employee_external_id": principal.external_id,
-        },
+        data=_event_of(principal, new),
     )
     return AcknowledgementOut.model_construct(
-        **{k: values[k] for k in AcknowledgementOut.model_fields}
+        **{k: new[k] for k in AcknowledgementOut.model_fields}
     ), True
 
 
@@ -210,11 +478,18 @@ async def get_acknowledgement(
     session: AsyncSession, principal: Principal, *, message_id: uuid.UUID
 ) -> AcknowledgementOut:
     """The caller's acknowledgement of the message's current version (404 when none)."""
-    stmt = delivery_select(principal, message_id=message_id, columns=_ACK_RECORD).outerjoin(
-        Acknowledgement.__table__, _CURRENT_ACK
+    row = (
+        (
+            await session.execute(
+                _CURRENT.statement(sql.dialect_of(session)),
+                _ids(principal, message_id),
+            )
+        )
+        .mappings()
+        .first()
     )
-    row = (await session.execute(stmt)).one_or_none()
-    delivery_of(row)
-    if row.ack_id is None:
+    if row is None:
+        raise NotFound(NOT_SENT)
+    if row["ack_id"] is None:
         raise NotFound("You have not acknowledged the current version of this message.")
     return _ack_out(message_id, row)

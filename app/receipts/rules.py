@@ -31,11 +31,12 @@ _EMPLOYEES = Employee.__table__.c
 REACHABLE_STATUSES = (Status.PUBLISHED, Status.ARCHIVED)
 
 
-def live(now: Any) -> ColumnElement[bool]:
-    """The message (the `messages` table joined) is published and not expired at `now`."""
+def live(now: Any, messages: Any = _MESSAGES) -> ColumnElement[bool]:
+    """The message (the `messages` table joined, or the columns `messages` of a CTE that
+    selected its `status` and `expires_at`) is published and not expired at `now`."""
     return and_(
-        _MESSAGES.status == Status.PUBLISHED,
-        or_(_MESSAGES.expires_at.is_(None), _MESSAGES.expires_at > now),
+        messages.status == Status.PUBLISHED,
+        or_(messages.expires_at.is_(None), messages.expires_at > now),
     )
 
 
@@ -46,7 +47,8 @@ def is_live(status: str, expires_at: datetime | None, now: datetime) -> bool:
 
 def reachable() -> ColumnElement[bool]:
     """The message (the `messages` table joined) is published or archived."""
-    return _MESSAGES.status.in_(REACHABLE_STATUSES)
+    # ORs, not IN: an IN list is rendered at execution, and hot statements are compiled once
+    return or_(*(_MESSAGES.status == status for status in REACHABLE_STATUSES))
 
 
 def acknowledged(version: Any = _MESSAGES.acknowledgement_version) -> ColumnElement[bool]:

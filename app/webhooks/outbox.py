@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import Select, insert, select
+from sqlalchemy import CTE, Select, and_, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
@@ -142,6 +142,79 @@ async def emit(
         session, type=event_type, data=[data], ordering_key=ordering_key_for(message_id)
     )
     return event_id
+
+
+def emit_with(source: CTE, *, dialect: str, type: EventType) -> tuple[CTE, CTE]:
+    """`emit` as a part of one PostgreSQL statement: when `source` (a data-modifying CTE)
+    yields a row, the event and one delivery per active subscription to `type`. Parameters:
+    those of `emit_params`. Returns the event's and the deliveries' CTEs."""
+    events, deliveries, webhooks = (
+        OutboxEvent.__table__,
+        WebhookDelivery.__table__,
+        Webhook.__table__,
+    )
+    event_columns = ("id", "type", "created_at", "data", "ordering_key")
+    event = (
+        insert(events)
+        .from_select(
+            event_columns,
+            select(
+                bindparam("event_id", type_=events.c.id.type),
+                literal(type.value, events.c.type.type),
+                bindparam("event_created_at", type_=events.c.created_at.type),
+                bindparam("event_data", type_=events.c.data.type),
+                bindparam("event_ordering_key", type_=events.c.ordering_key.type),
+            ).select_from(source),
+        )
+        .returning(events.c.seq, events.c.id)
+        .cte("event")
+    )
+    delivery_columns = (
+        "id",
+        "webhook_id",
+        "event_id",
+        "event_seq",
+        "ordering_key",
+        "status",
+        "attempt",
+        "next_attempt_at",
+        "created_at",
+    )
+    subscribed = sql.json_array_contains_any(dialect, webhooks.c.events, [type.value, ALL_EVENTS])
+    queued = (
+        insert(deliveries)
+        .from_select(
+            delivery_columns,
+            select(
+                func.gen_random_uuid(),
+                webhooks.c.id,
+                event.c.id,
+                event.c.seq,
+                bindparam("event_ordering_key", type_=deliveries.c.ordering_key.type),
+                literal(DeliveryStatus.PENDING.value, deliveries.c.status.type),
+                literal(0, deliveries.c.attempt.type),
+                bindparam("event_created_at", type_=deliveries.c.created_at.type),
+                bindparam("event_created_at", type_=deliveries.c.created_at.type),
+            )
+            .select_from(event)
+            .join(webhooks, and_(webhooks.c.active, subscribed)),
+        )
+        .returning(deliveries.c.id)
+        .cte("deliveries")
+    )
+    return event, queued
+
+
+def emit_params(
+    *, data: dict[str, Any], message_id: uuid.UUID | None, now: datetime
+) -> dict[str, Any]:
+    """The parameters of `emit_with` for one event about `message_id`."""
+    return {
+        "event_id": uuid.uuid4(),
+        "event_created_at": now,
+        "event_data": jsonable_encoder(data),
+        "event_ordering_key": ordering_key_for(message_id),
+    }
 
 
 async def emit_many(

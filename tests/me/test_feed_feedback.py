@@ -2,7 +2,6 @@
 the pulse question in the served locale and the message's feedback settings, from one statement."""
 
 import pytest
-from sqlalchemy import event
 
 from tests.receipts.helpers import World, as_employee, person
 
@@ -90,7 +89,8 @@ async def test_feed_items_carry_my_reaction_pulse_and_the_counts(world, anon):
     # one message answers the same as the feed
     one = await anon.get(f"{FEED}/{asked}", headers=as_employee("E-1"))
     assert one.status_code == 200
-    assert one.json() == mine[asked]
+    assert one.json() == {**mine[asked], "body": one.json()["body"]}
+    assert one.json()["body"] is not None and mine[asked]["body"] is None
 
     # replacing and removing show at once, in the counts and in "my_reaction"
     await _react(anon, asked, "E-1", "insightful")
@@ -125,7 +125,7 @@ async def test_pulse_question_in_the_served_locale(
     assert one.json()["pulse_question"] == question
 
 
-async def test_feed_with_feedback_is_one_statement(world, anon, app):
+async def test_feed_with_feedback_is_one_statement(world, anon, sql_statements):
     await world.people("E-1", "E-2")
     messages = [await world.message(["E-1", "E-2"], **TRANSLATED) for _ in range(3)]
     for message_id in messages:
@@ -134,18 +134,9 @@ async def test_feed_with_feedback_is_one_statement(world, anon, app):
     headers = as_employee("E-1")
     await anon.get(FEED, headers=headers)  # warm the sign-in path's caches
 
-    statements: list[str] = []
-
-    def _seen(_conn, _cursor, statement, *_args) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", _seen)
-    try:
+    with sql_statements() as seen:
         r = await anon.get(FEED, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", _seen)
+    statements = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert r.status_code == 200
     assert [i["reactions"]["total"] for i in r.json()["items"]] == [2, 2, 2]
     # sign-in (the employee row) and the feed: no query per item, none for the feedback
