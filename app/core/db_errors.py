@@ -22,6 +22,7 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     sa_exc.TimeoutError,
     asyncpg_exceptions.PostgresError,
     asyncpg_exceptions.InterfaceError,
+    asyncpg_exceptions.InternalClientError,
     OSError,
     TimeoutError,
 )
@@ -58,8 +59,8 @@ def is_unavailable(exc: BaseException) -> bool:
     """The database cannot serve now (down, restarting, overloaded, deadlock): retry."""
     if isinstance(exc, sa_exc.TimeoutError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, asyncpg_exceptions.InterfaceError):  # the connection is gone
-        return True
+    if isinstance(exc, asyncpg_exceptions.InterfaceError | asyncpg_exceptions.InternalClientError):
+        return True  # the connection is gone, or was left mid-operation
     if isinstance(exc, asyncpg_exceptions.PostgresError):
         return _sqlstate(exc)[:2] in _RETRYABLE_SQLSTATE_CLASSES
     if isinstance(exc, sa_exc.DBAPIError):

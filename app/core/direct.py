@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -92,12 +93,15 @@ class Direct(Protocol):
 
 
 class _AsyncpgDirect:
-    __slots__ = ("_connection", "_dialect")
+    __slots__ = ("_connection", "_dialect", "broken")
     session: AsyncSession | None = None
 
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self._connection = connection
         self._dialect = dialect
+        # set when an operation failed other than by the server's answer (connection lost,
+        # request cancelled mid-statement): the connection must not go back to the pool
+        self.broken = False
 
     def _args(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         compiled = prepared.compiled(self._dialect)
@@ -110,13 +114,18 @@ class _AsyncpgDirect:
 
     async def fetch(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Row]:
         text, args = self._args(prepared, params)
-        rows: Sequence[Row] = await self._connection.fetch(text, *args)
+        try:
+            rows: Sequence[Row] = await self._connection.fetch(text, *args)
+        except asyncpg.PostgresError:
+            raise  # the server refused the statement: the connection is fine
+        except BaseException:
+            self.broken = True
+            raise
         return rows
 
     async def fetchrow(self, prepared: Prepared, params: Mapping[str, Any]) -> Row | None:
-        text, args = self._args(prepared, params)
-        row: Row | None = await self._connection.fetchrow(text, *args)
-        return row
+        rows = await self.fetch(prepared, params)
+        return rows[0] if rows else None
 
 
 class _SessionDirect:
@@ -144,7 +153,12 @@ async def direct(db: Database, *, write: bool) -> AsyncIterator[Direct]:
     if dialect.name == POSTGRESQL:
         async with db.engine.connect() as connection:
             raw = await connection.get_raw_connection()
-            yield _AsyncpgDirect(raw.driver_connection, dialect)
+            lent = _AsyncpgDirect(raw.driver_connection, dialect)
+            try:
+                yield lent
+            finally:
+                if lent.broken:
+                    await connection.invalidate()
         return
     async with db.session_scope(write=write) as session:
         yield _SessionDirect(session, dialect.name)

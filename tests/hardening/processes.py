@@ -161,7 +161,8 @@ async def services(database_url: str, count: int = 1, **env: str) -> AsyncIterat
         yield running
     finally:
         await asyncio.gather(*(s.stop() for s in running))
-        shutil.rmtree(log_dir, ignore_errors=True)
+        if not os.environ.get("BRANDCAST_KEEP_FAULT_LOGS"):
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 class Cluster:
