@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.cache import SignInCache
 from app.auth.jwt import JWTConfigError, JWTVerifier
-from app.auth.ratelimit import RateLimiter, retry_after_header
+from app.auth.ratelimit import Limiter, limiter_from_settings, retry_after_header
 from app.auth.signin import SignedInEmployee, SignIn, sign_in_employee
 from app.core.direct import Direct, direct, on_session
 from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
@@ -52,20 +52,20 @@ def _jwt_verifier(request: Request) -> JWTVerifier:
     return verifier
 
 
-def _rate_limiter(request: Request) -> RateLimiter | None:
+def _rate_limiter(request: Request) -> Limiter | None:
     state = request.app.state
     try:
-        return state.rate_limiter
+        limiter: Limiter | None = state.rate_limiter
     except AttributeError:
-        state.rate_limiter = RateLimiter.from_settings(state.settings)
-        return state.rate_limiter
+        limiter = state.rate_limiter = limiter_from_settings(state.settings)
+    return limiter
 
 
-def _enforce_rate_limit(request: Request, principal: Principal) -> None:
+async def _enforce_rate_limit(request: Request, principal: Principal) -> None:
     limiter = _rate_limiter(request)
     if limiter is None:
         return
-    wait = limiter.hit(f"{principal.kind}:{principal.id}")
+    wait = await limiter.acquire(f"{principal.kind}:{principal.id}")
     if wait is not None:
         retry_after = retry_after_header(wait)
         raise TooManyRequests(
@@ -112,7 +112,7 @@ async def identify(
     else:
         sign_in = await _signed_in(request, on_session(session), raw)
         caller = Caller(principal=sign_in.principal, employee=sign_in.employee)
-    _enforce_rate_limit(request, caller.principal)
+    await _enforce_rate_limit(request, caller.principal)
     return caller
 
 
@@ -141,11 +141,11 @@ async def employee_request(request: Request) -> AsyncIterator[EmployeeRequest]:
         raise Forbidden("Only an employee signed in with an SSO token can use this operation.")
     cached = _sign_in_cache(request).get(token)
     if cached is not None:
-        _enforce_rate_limit(request, cached.principal)
+        await _enforce_rate_limit(request, cached.principal)
     async with direct(request.app.state.db, write=request.method not in SAFE_METHODS) as conn:
         sign_in = cached or await _signed_in(request, conn, token)
         if cached is None:
-            _enforce_rate_limit(request, sign_in.principal)
+            await _enforce_rate_limit(request, sign_in.principal)
         yield EmployeeRequest(sign_in.principal, sign_in.employee, conn)
 
 

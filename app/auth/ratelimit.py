@@ -1,16 +1,28 @@
-"""Per-credential rate limiting: an in-process token bucket per API token or employee.
+"""Per-credential rate limiting, per API token or employee.
 
-The limit is per process: with N replicas (or uvicorn workers) behind a load balancer a
-credential can make up to N times the configured rate. That is the intent: the limiter stops
-one runaway script or frontend loop from starving everyone else, cheaply and without a shared
-store; a hard global quota belongs to the gateway in front of the service.
+Without `BRANDCAST_REDIS_URL`, an in-process token bucket: with N replicas (or uvicorn
+workers) a credential can make up to N times the configured rate, which still stops one
+runaway script or frontend loop from starving everyone else, with no shared store. With it,
+one limit shared by every replica: a sliding-window counter in Redis (the `limits` library),
+`rate_limit_per_minute` per credential and minute. A Redis that does not answer within
+`REDIS_TIMEOUT` lets the request through (logged): the limiter must not take the API down.
 """
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+from limits import RateLimitItemPerMinute
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
 from app.core.config import Settings
+
+logger = logging.getLogger("brandcast.ratelimit")
+REDIS_TIMEOUT = 0.25  # seconds
 
 # Beyond this many live buckets the least recently used one is dropped (it starts over full),
 # so a flood of distinct credentials cannot grow memory without bound (~300 bytes a bucket).
@@ -46,10 +58,13 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RateLimiter | None":
-        """The configured limiter, or None when rate limiting is off."""
+        """The in-process limiter, or None when rate limiting is off."""
         if settings.rate_limit_per_minute <= 0:
             return None
         return cls(settings.rate_limit_per_minute, settings.rate_limit_burst)
+
+    async def acquire(self, key: str) -> float | None:
+        return self.hit(key)
 
     def hit(self, key: str) -> float | None:
         """Take one token for `key`: None if allowed, else the seconds until one is free."""
@@ -78,6 +93,45 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class SharedRateLimiter:
+    """One limit per credential across replicas, counted in Redis."""
+
+    def __init__(self, redis_url: str, per_minute: int, *, timeout: float = REDIS_TIMEOUT):
+        url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+        self._storage = storage_from_string(url)
+        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+        self._item = RateLimitItemPerMinute(per_minute)
+        self.timeout = timeout
+
+    async def acquire(self, key: str) -> float | None:
+        """Count one request for `key`: None if allowed, else the seconds to wait."""
+        try:
+            allowed = await asyncio.wait_for(self._strategy.hit(self._item, key), self.timeout)
+            if allowed:
+                return None
+            stats = await asyncio.wait_for(
+                self._strategy.get_window_stats(self._item, key), self.timeout
+            )
+        except Exception as exc:  # Redis down or slow: let the request through
+            logger.warning("the shared rate limiter is unavailable: %s", exc.__class__.__name__)
+            return None
+        return max(0.0, stats.reset_time - time.time())
+
+
+class Limiter(Protocol):
+    async def acquire(self, key: str) -> float | None: ...
+
+
+def limiter_from_settings(settings: Settings) -> Limiter | None:
+    """The shared limiter when `BRANDCAST_REDIS_URL` is set, else the in-process one; None
+    when rate limiting is off."""
+    if settings.rate_limit_per_minute <= 0:
+        return None
+    if settings.redis_url:
+        return SharedRateLimiter(settings.redis_url, settings.rate_limit_per_minute)
+    return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
 
 def retry_after_header(seconds: float) -> str:

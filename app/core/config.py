@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Per credential (API token or employee) and per process; 0 turns limiting off.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     rate_limit_burst: int = Field(default=200, ge=1)
+    # set: one rate limit per credential shared by every replica, counted in this Redis
+    redis_url: str | None = None
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_bulk_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

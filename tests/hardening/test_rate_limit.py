@@ -184,3 +184,56 @@ async def test_off_in_the_test_settings(app, admin: httpx.AsyncClient):
     for _ in range(30):
         assert (await admin.get("/v1/messages", params={"limit": 1})).status_code == 200
     assert app.state.rate_limiter is None
+
+
+# -- shared across replicas (Redis) -------------------------------------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+async def _replica(database_url: str, **settings_overrides):
+    settings = Settings(
+        database_url=database_url,
+        run_scheduler=False,
+        jwt_algorithms="HS256",
+        jwt_secret=TEST_JWT_SECRET,
+        rate_limit_per_minute=4,
+        **settings_overrides,
+    )
+    return create_app(settings)
+
+
+async def test_replicas_share_one_limit_in_redis(database_url: str):
+    import coredis  # the Redis client the `limits` library runs on
+
+    flush = coredis.Redis.from_url(REDIS_URL)
+    await flush.flushdb()  # a database of its own on the machine's Redis
+    first = await _replica(database_url, redis_url=REDIS_URL)
+    second = await _replica(database_url, redis_url=REDIS_URL)
+    try:
+        async with LifespanManager(first), LifespanManager(second):
+            token = await _token(first, Scope.ADMIN)
+            async with _client(first, token) as a, _client(second, token) as b:
+                statuses = [
+                    (await (a if i % 2 else b).get("/v1/messages")).status_code for i in range(6)
+                ]
+                # four per minute for this credential, whichever replica answers
+                assert statuses == [200, 200, 200, 200, 429, 429]
+                r = await a.get("/v1/messages")
+                assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+                # another credential has its own budget, also across replicas
+                other = await _token(second, Scope.ADMIN)
+                async with _client(first, other) as c:
+                    assert (await c.get("/v1/messages")).status_code == 200
+    finally:
+        await flush.flushdb()
+
+
+async def test_an_unreachable_redis_lets_requests_through(database_url: str, caplog):
+    app = await _replica(database_url, redis_url="redis://127.0.0.1:1/0")
+    async with LifespanManager(app):
+        token = await _token(app, Scope.ADMIN)
+        async with _client(app, token) as a:
+            statuses = [(await a.get("/v1/messages")).status_code for _ in range(6)]
+    assert statuses == [200] * 6
+    assert "shared rate limiter is unavailable" in caplog.text
