@@ -42,7 +42,7 @@ from app.core.principal import Principal
 from app.webhooks import ssrf
 from app.webhooks.metrics import DELIVERIES, DELIVERY_LATENCY, OUTBOX_DEPTH
 from app.webhooks.models import DeliveryStatus, OutboxEvent, Webhook, WebhookDelivery
-from app.webhooks.signing import delivery_headers
+from app.webhooks.signing import SigningSecret, delivery_headers
 
 logger = logging.getLogger("brandcast.webhooks")
 
@@ -59,7 +59,7 @@ class Claim:
     attempt: int
     created_at: datetime
     url: str
-    secrets: list[str]
+    secrets: list[SigningSecret]
     event_id: uuid.UUID
     body: bytes
 
@@ -174,7 +174,9 @@ async def claim(db: Database, settings: Settings, *, now: datetime) -> list[list
                     WebhookDelivery.created_at,
                     Webhook.url,
                     Webhook.secret,
+                    Webhook.secret_is_legacy,
                     Webhook.previous_secret,
+                    Webhook.previous_secret_is_legacy,
                     Webhook.previous_secret_expires_at,
                     OutboxEvent.id.label("event_id"),
                     OutboxEvent.type,
@@ -189,13 +191,13 @@ async def claim(db: Database, settings: Settings, *, now: datetime) -> list[list
         ).all()
     chains: dict[tuple[uuid.UUID, object], list[Claim]] = {}
     for r in rows:
-        secrets_ = [r.secret]
+        secrets_ = [SigningSecret(r.secret, legacy=r.secret_is_legacy)]
         if (
             r.previous_secret
             and r.previous_secret_expires_at
             and r.previous_secret_expires_at > now
         ):
-            secrets_.append(r.previous_secret)
+            secrets_.append(SigningSecret(r.previous_secret, legacy=r.previous_secret_is_legacy))
         key = (r.webhook_id, r.ordering_key if r.ordering_key is not None else r.id)
         chains.setdefault(key, []).append(
             Claim(
@@ -246,12 +248,15 @@ async def send(client: httpx.AsyncClient, item: Claim, settings: Settings) -> Ou
         target = await ssrf.resolve(item.url, ssrf.allowed_hosts(settings.webhook_allowed_hosts))
     except ssrf.UnsafeURL as exc:
         return Outcome(ok=False, result="blocked", error=f"refused by the SSRF guard: {exc}"[:500])
-    headers = delivery_headers(
-        event_id=str(item.event_id),
-        timestamp=int(time.time()),
-        body=item.body,
-        secrets_=item.secrets,
-    )
+    try:
+        headers = delivery_headers(
+            event_id=str(item.event_id),
+            timestamp=int(time.time()),
+            body=item.body,
+            secrets_=item.secrets,
+        )
+    except ValueError as exc:  # a secret that is not `whsec_` + base64 (written by hand?)
+        return Outcome(ok=False, result="retry", error=f"cannot sign: {exc}"[:500])
     extensions: dict[str, Any] = {}
     if target.address is not None:
         # connect to the address that was checked; name the host for HTTP and TLS

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
+    false,
     true,
 )
 from sqlmodel import Field, SQLModel
@@ -52,7 +53,11 @@ SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Webhook(SQLModel, table=True):
-    """A subscription. The secrets are kept in clear: signing needs them."""
+    """A subscription. The secrets are kept in clear: signing needs them.
+
+    A `…_is_legacy` secret was converted from the pre-Standard-Webhooks scheme (migration
+    0012); while it signs, deliveries also carry the old `Brandcast-*` headers.
+    """
 
     __tablename__ = "webhooks"
     __table_args__ = (Index("ix_webhooks_created_at", "created_at", "id"),)
@@ -68,6 +73,12 @@ class Webhook(SQLModel, table=True):
     # the secret before the last rotation, still signed with until it expires
     previous_secret: str | None = Field(default=None, sa_column=Column(String(100)))
     previous_secret_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    secret_is_legacy: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    previous_secret_is_legacy: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     # start of the current run of failed attempts; cleared by any success
     failing_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -89,6 +89,12 @@ class WebhookOut(BaseModel):
         description="Until then deliveries are also signed with the secret before the last "
         "rotation."
     )
+    legacy_signatures: bool = Field(
+        description="Deliveries also carry the pre-Standard-Webhooks `Brandcast-Event-Id`, "
+        "`Brandcast-Timestamp` and `Brandcast-Signature` headers: the subscription dates from "
+        "before the switch and its converted secret still signs (until it is rotated and the "
+        'overlap ends). See docs/webhooks.md, "Upgrading from the old signature scheme".'
+    )
     failing_since: datetime | None = Field(
         description="Start of the current run of failed attempts, if failing."
     )
@@ -101,7 +107,8 @@ class WebhookOut(BaseModel):
 
 class WebhookWithSecret(WebhookOut):
     secret: str = Field(
-        description="The signing secret. It is shown this once (on create and rotation)."
+        description="The signing secret, `whsec_` + base64 of the HMAC-SHA256 key, as Standard "
+        "Webhooks libraries take it. It is shown this once (on create and rotation)."
     )
 
 

@@ -1,7 +1,7 @@
 """Webhook subscriptions: CRUD, secret rotation, ping, and the delivery log."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -45,8 +45,18 @@ async def _audit(
     )
 
 
+def legacy_signatures(webhook: Webhook, now: datetime) -> bool:
+    """Whether a converted pre-0012 secret still signs (and so the old headers still go)."""
+    previous_valid = (
+        webhook.previous_secret_expires_at is not None and webhook.previous_secret_expires_at > now
+    )
+    return webhook.secret_is_legacy or (webhook.previous_secret_is_legacy and previous_valid)
+
+
 def webhook_out(webhook: Webhook) -> WebhookOut:
-    return WebhookOut.model_validate(webhook, from_attributes=True)
+    return WebhookOut.model_validate(
+        {**webhook.model_dump(), "legacy_signatures": legacy_signatures(webhook, utcnow())}
+    )
 
 
 def with_secret(webhook: Webhook) -> WebhookWithSecret:
@@ -187,8 +197,10 @@ async def rotate_secret(
     now = utcnow()
     overlap = timedelta(hours=settings.webhook_secret_overlap_hours)
     webhook.previous_secret = webhook.secret if overlap else None
+    webhook.previous_secret_is_legacy = webhook.secret_is_legacy if overlap else False
     webhook.previous_secret_expires_at = now + overlap if overlap else None
     webhook.secret = new_secret()
+    webhook.secret_is_legacy = False
     webhook.revision += 1
     webhook.updated_at = now
     await session.flush()

@@ -1,14 +1,28 @@
 """The SSRF guard and the shipped signature helper, without HTTP."""
 
+import base64
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import time
 
 import httpx
 import pytest
+import standardwebhooks
+import svix.webhooks
 
 from app.webhooks import ssrf
-from app.webhooks.signing import delivery_headers
-from brandcast.webhooks import sign, verify_signature
+from app.webhooks.signing import (
+    SigningSecret,
+    delivery_headers,
+    from_legacy,
+    is_standard_secret,
+    new_secret,
+    secret_key,
+    to_legacy,
+)
+from brandcast.webhooks import sign, standard_secret, verify_signature
 
 NONE_ALLOWED: frozenset[str] = frozenset()
 
@@ -100,37 +114,126 @@ async def test_allow_listed_hosts_skip_the_guard_and_may_use_http():
         await ssrf.resolve("http://127.0.0.2/", allowed)
 
 
-def test_signatures_verify_with_the_shipped_helper():
+def _headers(**kw) -> dict[str, str]:
+    return {k.lower(): v for k, v in delivery_headers(**kw).items()}
+
+
+def test_new_secrets_are_32_random_bytes_that_stock_libraries_take():
+    seen = set()
+    for _ in range(500):
+        secret = new_secret()
+        assert secret.startswith("whsec_") and len(secret) == 50
+        key = base64.b64decode(secret[6:], validate=True)
+        assert len(key) == 32 and secret_key(secret) == key
+        # the old secrets made this constructor raise about once in five
+        assert standardwebhooks.Webhook(secret)._whsecret == key
+        seen.add(key)
+    assert len(seen) == 500
+
+
+def test_signatures_verify_with_the_shipped_helper_and_stock_libraries():
     body = b'{"id":"e1","type":"ping","created_at":"2026-01-01T00:00:00Z","data":{}}'
-    now = int(time.time())
-    headers = delivery_headers(event_id="e1", timestamp=now, body=body, secrets_=["whsec_a"])
-    signature = headers["Brandcast-Signature"]
-    assert signature == f"v1={sign('whsec_a', now, body)}"
-    assert verify_signature("whsec_a", headers["Brandcast-Timestamp"], body, signature)
-    assert verify_signature("whsec_a", now, body.decode(), signature)
-    assert not verify_signature("whsec_b", now, body, signature)
-    assert not verify_signature("whsec_a", now, body + b" ", signature)
-    assert not verify_signature("whsec_a", now + 1, body, signature)
-    assert not verify_signature("whsec_a", "nonsense", body, signature)
-    assert not verify_signature("whsec_a", now, body, "")
-    assert not verify_signature("whsec_a", now, body, "v0=" + signature[3:])
+    now, secret = int(time.time()), new_secret()
+    headers = _headers(event_id="e1", timestamp=now, body=body, secrets_=[SigningSecret(secret)])
+    assert set(headers) == {
+        "content-type",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+    assert headers["webhook-id"] == "e1" and headers["webhook-timestamp"] == str(now)
+    expected = hmac.new(base64.b64decode(secret[6:]), f"e1.{now}.".encode() + body, "sha256")
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(expected.digest()).decode()
+    assert headers["webhook-signature"] == sign(secret, "e1", now, body)
+
+    standardwebhooks.Webhook(secret).verify(body, headers)
+    svix.webhooks.Webhook(secret).verify(body, headers)
+    assert verify_signature(secret, body, headers)
+    assert verify_signature(secret, body.decode(), headers)
+    other = new_secret()
+    assert not verify_signature(other, body, headers)
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(other).verify(body, headers)
+    assert not verify_signature(secret, body + b" ", headers)
+    for name, value in [
+        ("webhook-id", "e2"),
+        ("webhook-timestamp", str(now + 1)),
+        ("webhook-timestamp", "nonsense"),
+        ("webhook-signature", ""),
+        ("webhook-signature", "v2," + headers["webhook-signature"][3:]),
+    ]:
+        assert not verify_signature(secret, body, {**headers, name: value}), name
+    for missing in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        assert not verify_signature(
+            secret, body, {k: v for k, v in headers.items() if k != missing}
+        )
+    # header names in any case
+    assert verify_signature(secret, body, {k.upper(): v for k, v in headers.items()})
 
 
 def test_stale_timestamps_are_refused_within_tolerance_only():
-    body, then = b"{}", 1_700_000_000
-    signature = f"v1={sign('s', then, body)}"
-    assert verify_signature("s", then, body, signature, now=then + 299)
-    assert not verify_signature("s", then, body, signature, now=then + 301)
-    assert not verify_signature("s", then, body, signature, now=then - 301)
-    assert verify_signature("s", then, body, signature, tolerance_seconds=0, now=then + 10**6)
+    body, then, secret = b"{}", 1_700_000_000, new_secret()
+    headers = {"webhook-id": "e", "webhook-timestamp": str(then)}
+    headers["webhook-signature"] = sign(secret, "e", then, body)
+    assert verify_signature(secret, body, headers, now=then + 299)
+    assert not verify_signature(secret, body, headers, now=then + 301)
+    assert not verify_signature(secret, body, headers, now=then - 301)
+    assert verify_signature(secret, body, headers, tolerance_seconds=0, now=then + 10**6)
 
 
 def test_either_secret_verifies_during_a_rotation():
     body, now = b'{"a":1}', int(time.time())
-    header = delivery_headers(event_id="e", timestamp=now, body=body, secrets_=["new", "old"])[
-        "Brandcast-Signature"
-    ]
-    assert header.count("v1=") == 2
-    assert verify_signature("new", now, body, header)
-    assert verify_signature("old", now, body, header)
-    assert not verify_signature("other", now, body, header)
+    new, old = new_secret(), new_secret()
+    headers = _headers(
+        event_id="e",
+        timestamp=now,
+        body=body,
+        secrets_=[SigningSecret(new), SigningSecret(old)],
+    )
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == sign(new, "e", now, body) and second == sign(old, "e", now, body)
+    for secret in (new, old):
+        standardwebhooks.Webhook(secret).verify(body, headers)
+        svix.webhooks.Webhook(secret).verify(body, headers)
+        assert verify_signature(secret, body, headers)
+    assert not verify_signature(new_secret(), body, headers)
+
+
+def test_a_converted_legacy_secret_keeps_the_old_key_and_the_old_headers():
+    old = "whsec_" + secrets.token_urlsafe(32)  # how secrets were made before 0012
+    converted = from_legacy(old)
+    assert is_standard_secret(converted) and not is_standard_secret(old)
+    assert secret_key(converted) == old.encode() and to_legacy(converted) == old
+    assert standard_secret(old) == converted == standard_secret(converted)
+    body, now = b'{"a":1}', int(time.time())
+    headers = _headers(
+        event_id="e", timestamp=now, body=body, secrets_=[SigningSecret(converted, legacy=True)]
+    )
+    # the specification's headers: the stock library with the converted string, the helper
+    # with either string
+    standardwebhooks.Webhook(converted).verify(body, headers)
+    assert verify_signature(converted, body, headers) and verify_signature(old, body, headers)
+    # and the old ones, exactly as receivers checked them before
+    assert headers["brandcast-event-id"] == "e"
+    assert headers["brandcast-timestamp"] == str(now)
+    legacy = hmac.new(old.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["brandcast-signature"] == f"v1={legacy}"
+
+    # rotated: the new secret signs the spec headers only; the old headers carry the old one
+    fresh = new_secret()
+    headers = _headers(
+        event_id="e",
+        timestamp=now,
+        body=body,
+        secrets_=[SigningSecret(fresh), SigningSecret(converted, legacy=True)],
+    )
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert headers["brandcast-signature"] == f"v1={legacy}"
+    assert verify_signature(fresh, body, headers) and verify_signature(old, body, headers)
+
+
+@pytest.mark.parametrize("bad", ["whsec_", "whsec_not base64!", "sk_abc", "whsec_YWJ"])
+def test_secret_key_refuses_what_is_not_whsec_base64(bad):
+    with pytest.raises(ValueError):
+        secret_key(bad)

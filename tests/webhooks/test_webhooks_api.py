@@ -1,5 +1,6 @@
 """Subscriptions through HTTP: CRUD, validation, SSRF refusals, ETags, scopes, audit."""
 
+import base64
 import uuid
 
 import pytest
@@ -48,7 +49,10 @@ async def test_create_shows_the_secret_once_and_reads_never(admin, db, public_dn
     body = r.json()
     assert r.headers["location"] == f"/v1/webhooks/{body['id']}"
     assert r.headers["etag"] == f'"{body["id"]}-1"'
-    assert body["secret"].startswith("whsec_") and len(body["secret"]) > 40
+    # Standard Webhooks: whsec_ + base64 of 32 random bytes
+    assert body["secret"].startswith("whsec_")
+    assert len(base64.b64decode(body["secret"][6:], validate=True)) == 32
+    assert body["legacy_signatures"] is False
     assert body["events"] == ["acknowledgement.overdue", "message.published"]
     assert body["active"] is True and body["disabled_reason"] is None
 
@@ -208,6 +212,7 @@ async def test_rotate_secret_returns_the_new_one_once(admin, public_dns):
     assert r.status_code == 200, r.text
     rotated = r.json()
     assert rotated["secret"] != created["secret"] and rotated["secret"].startswith("whsec_")
+    assert len(base64.b64decode(rotated["secret"][6:], validate=True)) == 32
     assert rotated["previous_secret_expires_at"] is not None
     assert r.headers["etag"] == f'"{created["id"]}-2"'
     r = await admin.post(
