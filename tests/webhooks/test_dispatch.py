@@ -26,21 +26,12 @@ from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 from app.webhooks.outbox import emit, emit_many
 from app.webhooks.signing import SigningSecret, new_secret
 from brandcast.webhooks import verify_signature
+from tests.webhooks.helpers import deliveries
 
 
 async def emit_one(db, type_: str = "message.published", message_id=None, **data) -> uuid.UUID:
     async with db() as s, s.begin():
         return await emit(s, type=type_, data=data or {"n": 1}, message_id=message_id)
-
-
-async def deliveries(db, webhook_id: str | uuid.UUID) -> list[WebhookDelivery]:
-    async with db() as s:
-        stmt = (
-            select(WebhookDelivery)
-            .where(WebhookDelivery.webhook_id == uuid.UUID(str(webhook_id)))
-            .order_by(WebhookDelivery.event_seq, WebhookDelivery.created_at)
-        )
-        return list((await s.execute(stmt)).scalars().all())
 
 
 def verified(received, secret: str) -> bool:
