@@ -170,6 +170,9 @@ def test_signatures_verify_with_the_shipped_helper_and_stock_libraries():
         )
     # header names in any case
     assert verify_signature(secret, body, {k.upper(): v for k, v in headers.items()})
+    # a call in the pre-0012 form (secret, timestamp, body, signature) fails loudly
+    with pytest.raises(TypeError):
+        verify_signature(secret, now, body, headers["webhook-signature"])  # type: ignore[call-arg]
 
 
 def test_stale_timestamps_are_refused_within_tolerance_only():

@@ -205,3 +205,19 @@ async def test_a_converted_legacy_secret_keeps_old_and_new_receivers_verifying(
             .values(previous_secret_expires_at=t0 - timedelta(seconds=1))
         )
     assert (await admin.get(f"/v1/webhooks/{hook['id']}")).json()["legacy_signatures"] is False
+
+
+async def test_a_secret_that_cannot_sign_is_a_failed_attempt_not_a_crash(
+    admin, db, subscribe, receiver, dispatch
+):
+    hook = await subscribe(receiver.url)
+    async with db() as s, s.begin():  # written by hand, not by Brandcast
+        await s.execute(
+            update(Webhook).where(Webhook.id == uuid.UUID(hook["id"])).values(secret="whsec_!")
+        )
+    await ping(admin, hook)
+    assert await dispatch() == 1
+    (row,) = await deliveries(db, hook["id"])
+    assert row.status == "pending" and row.response_status is None
+    assert row.error == "cannot sign: the part after whsec_ is not base64"
+    assert receiver.received == []
