@@ -290,7 +290,14 @@ async def test_two_dispatchers_never_deliver_twice(app, db, settings, subscribe,
             event_id = await emit(s, type="message.published", data={"i": i}, message_id=message_id)
             expected.add(event_id)
     # two "replicas": separate engines and connection pools on the same database
-    tuned = settings.model_copy(update={"webhook_batch_size": 7, "webhook_max_concurrency": 3})
+    # a generous timeout: on a loaded machine a slow answer would be retried, i.e. sent twice
+    tuned = settings.model_copy(
+        update={
+            "webhook_batch_size": 7,
+            "webhook_max_concurrency": 3,
+            "webhook_timeout_seconds": 10.0,
+        }
+    )
     replicas = [Database(tuned), Database(tuned)]
     try:
 
