@@ -67,3 +67,11 @@ class Employee(SQLModel, table=True):
     )
     deactivated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # SCIM's view of the employee (written by app.scim only): the values an identity provider
+    # sent where the directory stores them otherwise, each with the directory value it was
+    # stored as (see app.scim.mapping); and when the SCIM resource was deleted (the employee
+    # stays, deactivated).
+    scim_attributes: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
+    scim_deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -38,6 +38,8 @@ from app.receipts import service as receipts_service
 # Everything a record sets; `external_id` is the key, the rest is bookkeeping.
 SYNCED_FIELDS: tuple[str, ...] = tuple(f for f in EmployeeIn.model_fields if f != "external_id")
 UNIQUE_FIELDS = ("email", "user_name")
+# SCIM's own columns, which only SCIM writes, with the record (see `Employee`).
+SCIM_FIELDS = frozenset({"scim_attributes", "scim_deleted_at"})
 LABELS = {"email": "e-mail", "user_name": "user name", "external_id": "external_id"}
 
 EMPLOYEES = Employee.__table__
@@ -195,11 +197,23 @@ async def _check_unique(
         raise AlreadyTaken(field, holder.external_id)
 
 
+def _scim_values(scim: dict[str, Any] | None) -> dict[str, Any]:
+    unknown = set(scim or {}) - SCIM_FIELDS
+    if unknown:
+        raise TypeError(f"not SCIM columns: {sorted(unknown)}")
+    return dict(scim or {})
+
+
 async def _insert(
-    session: AsyncSession, principal: Principal, *, external_id: str, data: EmployeeIn
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    external_id: str,
+    data: EmployeeIn,
+    scim: dict[str, Any] | None = None,
 ) -> Employee | None:
     """Create the employee; None when one with this external_id exists (perhaps just now)."""
-    values = {"external_id": external_id, **field_values(data)}
+    values = {"external_id": external_id, **field_values(data), **_scim_values(scim)}
     await _check_unique(session, {f: values[f] for f in UNIQUE_FIELDS}, except_id=None)
     now = utcnow()
     row = {
@@ -296,15 +310,24 @@ async def upsert_employee(
 
 
 async def create_employee(
-    session: AsyncSession, principal: Principal, *, data: EmployeeIn
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    data: EmployeeIn,
+    scim: dict[str, Any] | None = None,
 ) -> Employee:
-    """Create an employee; 409 (`AlreadyTaken`) when its external_id, e-mail or user name exist."""
+    """Create an employee; 409 (`AlreadyTaken`) when its external_id, e-mail or user name exist.
+
+    `scim`: values of SCIM's own columns (`SCIM_FIELDS`), written with the record.
+    """
     if data.external_id is None:
         raise ValidationFailed([field_error("body.external_id", "Field required", "missing")])
     existing = await _find(session, external_id=data.external_id, employee_id=None)
     employee = None
     if existing is None:
-        employee = await _insert(session, principal, external_id=data.external_id, data=data)
+        employee = await _insert(
+            session, principal, external_id=data.external_id, data=data, scim=scim
+        )
     if employee is None:
         raise AlreadyTaken("external_id", data.external_id)
     return employee
@@ -317,15 +340,17 @@ async def replace_employee(
     employee_id: uuid.UUID,
     data: EmployeeIn,
     if_match: str | None = None,
+    scim: dict[str, Any] | None = None,
 ) -> tuple[Employee, bool]:
     """Replace every field of the employee with this `id`; True when something changed.
 
     A given `data.external_id` renames the employee (409 when it is taken); none keeps it.
+    `scim`: values of SCIM's own columns (`SCIM_FIELDS`), written with the record.
     """
     employee = await _locate(session, external_id=None, employee_id=employee_id, lock=True)
     check_if_match(if_match, employee_etag(employee))
     _refuse_erased(employee)
-    values = field_values(data)
+    values = {**field_values(data), **_scim_values(scim)}
     if data.external_id is not None:
         values["external_id"] = data.external_id
     changed = await _update(session, principal, employee, values)
@@ -388,7 +413,8 @@ async def erase_employee(
     """Erase the employee's personal data for good, keeping an anonymous row.
 
     Gone: names, e-mail, user name, employee number, job title and level, manager link, hire
-    date, locale and custom attributes. The HRIS key `external_id` is replaced by
+    date, locale, custom attributes and what an identity provider sent for SCIM's view
+    (`scim_attributes`: e-mail addresses among them). The HRIS key `external_id` is replaced by
     `erased-<id>`, so nothing links the row back to the person and a later sync or SCIM call
     with the old key creates a new, unrelated employee instead of re-identifying this one.
     Kept: `department`, `division`, `location`, `country` (plus `employment_type` and
@@ -403,6 +429,7 @@ async def erase_employee(
     for name in ERASED_FIELDS:
         setattr(employee, name, None)
     employee.attributes = {}
+    employee.scim_attributes = None
     employee.external_id = f"erased-{employee.id}"
     if employee.active:
         employee.active = False

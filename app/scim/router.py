@@ -12,6 +12,7 @@ from app.scim.schemas import (
     MAX_COUNT,
     PATCH_EXAMPLES,
     SCIM_MEDIA_TYPE,
+    SEARCH_EXAMPLE,
     SCIM_PREFIX,
     USER_EXAMPLE,
     ScimBody,
@@ -130,6 +131,47 @@ async def list_users(
     )
 
 
+SearchBody = Annotated[
+    ScimBody,
+    Body(
+        media_type=SCIM_MEDIA_TYPE,
+        description="A SCIM SearchRequest: `filter`, `startIndex`, `count`, `attributes`, "
+        "`excludedAttributes` as for `GET /Users` (`sortBy` is ignored).",
+        openapi_examples={"search": {"summary": "A search", "value": SEARCH_EXAMPLE}},
+    ),
+]
+
+
+@router.post(
+    "/Users/.search",
+    operation_id="searchScimUsers",
+    summary="Search SCIM users, the query in the body",
+    description="The listing of `GET /Users` with its parameters in a SearchRequest body "
+    "(RFC 7644 §3.4.3), so that filters stay out of URLs and logs.",
+)
+async def search_users(
+    request: Request, body: SearchBody, session: SessionDep, principal: EmployeesWrite
+) -> ScimBody:
+    return await service.search_users(
+        session, principal, payload=body, base_url=_base_url(request)
+    )
+
+
+@router.post(
+    "/.search",
+    operation_id="searchScim",
+    summary="Search every resource type (here: the users)",
+    description="RFC 7644 §3.4.3 at the service root. Users are the only resource type, so "
+    "this answers as `POST /Users/.search`.",
+)
+async def search_all(
+    request: Request, body: SearchBody, session: SessionDep, principal: EmployeesWrite
+) -> ScimBody:
+    return await service.search_users(
+        session, principal, payload=body, base_url=_base_url(request)
+    )
+
+
 @router.post(
     "/Users",
     status_code=201,
@@ -237,13 +279,18 @@ async def patch_user(
     status_code=204,
     response_class=Response,
     operation_id="deleteScimUser",
-    summary="Deprovision a user: the employee is deactivated, never deleted",
+    summary="Delete a user: 404 from then on; the employee is deactivated, never deleted",
+    description=(
+        "RFC 7644 §3.6: the User is gone (GET, PUT, PATCH and DELETE answer 404, lists leave "
+        "it out). The employee stays in the directory and the reports, inactive. A later "
+        "`POST /Users` with the same externalId or userName provisions it again."
+    ),
     responses=_errors_without_body_route(_NOT_FOUND, _PRECONDITION),
 )
 async def delete_user(
     user_id: UserId, session: SessionDep, principal: EmployeesWrite, if_match: IfMatch = None
 ) -> None:
-    await service.deactivate_user(session, principal, user_id=user_id, if_match=if_match)
+    await service.delete_user(session, principal, user_id=user_id, if_match=if_match)
 
 
 @router.get(

@@ -227,6 +227,15 @@ USER_EXAMPLE: ScimBody = {
     },
 }
 
+SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+SEARCH_EXAMPLE: ScimBody = {
+    "schemas": [SEARCH_SCHEMA],
+    "filter": 'userName eq "ana.garcia@example.com"',
+    "attributes": ["userName", "active"],
+    "startIndex": 1,
+    "count": 10,
+}
+
 PATCH_EXAMPLES: dict[str, Any] = {
     "okta-deactivate": {
         "summary": "Okta: deactivate",

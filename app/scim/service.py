@@ -5,6 +5,11 @@ this module parses SCIM payloads with scim2-models, maps them (see `mapping`) an
 the results. A SCIM write is read-modify-write: the stored employee is the base, so what
 SCIM does not carry is kept; the employee's ETag guards the write against a concurrent
 change, which is retried unless the client sent its own `If-Match`.
+
+DELETE deactivates the employee, who stays in the directory and the reports, and deletes
+the SCIM resource: from then on it answers 404 and is in no list (RFC 7644 §3.6). A later
+POST with the same externalId or userName provisions that employee again (same id,
+reactivated unless the POST says `active: false`).
 """
 
 import uuid
@@ -19,11 +24,13 @@ from scim2_models import (
     Meta,
     PatchOp,
     ResponseParameters,
+    SearchRequest,
     UniquenessException,
 )
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.database import utcnow
 from app.core.errors import NotFound, PreconditionFailed
 from app.core.http import check_if_match
 from app.core.principal import Principal
@@ -42,6 +49,7 @@ from app.scim.filters import parse_filter, user_name_is
 from app.scim.http import from_validation_error
 from app.scim.mapping import (
     ManagerRef,
+    kept_attributes,
     manager_value,
     to_employee,
     to_scim,
@@ -163,13 +171,18 @@ def _employee_id(user_id: str) -> uuid.UUID:
         raise NotFound("No user with this id.") from None
 
 
+def _provisioned(stmt: Any) -> Any:
+    """`stmt` narrowed to employees with a SCIM resource: not erased, not deleted by SCIM."""
+    return stmt.where(Employee.erased_at.is_(None), Employee.scim_deleted_at.is_(None))
+
+
 async def _load(session: AsyncSession, user_id: str) -> Employee:
-    """The employee behind a SCIM id; erased employees no longer exist for SCIM."""
+    """The employee behind a SCIM id; erased employees and deleted Users no longer exist."""
     try:
         employee = await get_employee(session, employee_id=_employee_id(user_id))
     except NotFound:
         raise NotFound("No user with this id.") from None
-    if employee.erased_at is not None:
+    if employee.erased_at is not None or employee.scim_deleted_at is not None:
         raise NotFound("No user with this id.")
     return employee
 
@@ -179,7 +192,7 @@ async def _managers(session: AsyncSession, employees: list[Employee]) -> dict[st
     wanted = {e.manager_external_id for e in employees if e.manager_external_id}
     if not wanted:
         return {}
-    stmt = (
+    stmt = _provisioned(
         filtered(EmployeeFilters())
         .with_only_columns(Employee.id, Employee.external_id, Employee.display_name)
         .where(Employee.external_id.in_(wanted))
@@ -232,7 +245,7 @@ async def list_users(
 
     Per RFC 7644 §3.4.2.4 a `startIndex` below 1 reads as 1 and a negative `count` as 0.
     """
-    stmt = filtered(EmployeeFilters()).where(Employee.erased_at.is_(None))
+    stmt = _provisioned(filtered(EmployeeFilters()))
     if scim_filter:
         stmt = stmt.where(parse_filter(scim_filter))
     start_index = max(start_index, 1)
@@ -254,6 +267,34 @@ async def list_users(
     ).model_dump(scim_ctx=_RESPONSE, response_parameters=params)
     body.setdefault("Resources", [])
     return body
+
+
+def parse_search(payload: Any) -> SearchRequest[ScimUser]:
+    """A POST /.search body (RFC 7644 §3.4.3); `SCIMException` (400) when it is not one."""
+    return _validate(SearchRequest[ScimUser], payload, Context.SEARCH_REQUEST)
+
+
+async def search_users(
+    session: AsyncSession, principal: Principal, *, payload: Any, base_url: str
+) -> dict[str, Any]:
+    """POST /.search: the listing of `list_users`, its parameters in the body. Users are the
+    only resource type, so a search at the root is a search of the Users. Sorting is not
+    supported (the configuration says so): `sortBy` is ignored, as for a GET."""
+    request = parse_search(payload)
+    params = None
+    if request.attributes or request.excluded_attributes:
+        params = ResponseParameters[ScimUser](
+            attributes=request.attributes, excluded_attributes=request.excluded_attributes
+        )
+    return await list_users(
+        session,
+        principal,
+        base_url=base_url,
+        scim_filter=str(request.filter) if request.filter is not None else None,
+        start_index=request.start_index if request.start_index is not None else 1,
+        count=request.count if request.count is not None else DEFAULT_COUNT,
+        params=params,
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -291,21 +332,66 @@ async def _manager_external_id(session: AsyncSession, value: str | None) -> str 
     return manager.external_id
 
 
+async def _deleted_match(session: AsyncSession, user: ScimUser) -> Employee | None:
+    """The employee whose SCIM resource was deleted and whom this POST provisions again: the
+    one with its externalId, else the one answering to its userName."""
+    keys = []
+    if user.external_id:
+        keys.append(Employee.external_id == user.external_id)
+    if user.user_name:
+        keys.append(user_name_is(user.user_name))
+    for key in keys:
+        stmt = select(Employee).where(
+            key, Employee.scim_deleted_at.is_not(None), Employee.erased_at.is_(None)
+        )
+        employee = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+        if employee is not None:
+            return employee
+    return None
+
+
+def _scim_columns(user: ScimUser, data: EmployeeIn, *, external_id: str) -> dict[str, Any]:
+    return {"scim_attributes": kept_attributes(user, data, external_id=external_id)}
+
+
 async def create_user(
     session: AsyncSession, principal: Principal, *, payload: Any, base_url: str
 ) -> ScimUserResult:
     """Create the employee a User describes; 409 uniqueness when userName, externalId or
-    e-mail belong to another employee. Without `externalId`, the userName is the HRIS key."""
+    e-mail belong to another employee. Without `externalId`, the userName is the HRIS key;
+    without `active`, the user is active. The User of a deleted resource with this
+    externalId or userName is provisioned again (the same employee and id)."""
     user = parse_user(payload, replacing=False)
-    await _ensure_user_name_free(session, user.user_name, except_id=None)
-    data = to_employee(
-        user,
-        current=None,
-        manager_external_id=await _manager_external_id(session, manager_value(user)),
-        default_external_id=True,
+    if user.active is None:
+        user.active = True
+    deleted = await _deleted_match(session, user)
+    if user.external_id is None:
+        if deleted is not None:
+            user.external_id = deleted.external_id
+        elif user.user_name:
+            user.external_id = user.user_name.strip().lower()
+    await _ensure_user_name_free(
+        session, user.user_name, except_id=deleted.id if deleted is not None else None
     )
-    employee = await create_employee(session, principal, data=data)
+    manager = await _manager_external_id(session, manager_value(user))
+    if deleted is not None:
+        data = to_employee(user, current=employee_input(deleted), manager_external_id=manager)
+        columns = _scim_columns(user, data, external_id=data.external_id or deleted.external_id)
+        employee, _changed = await replace_employee(
+            session,
+            principal,
+            employee_id=deleted.id,
+            data=data,
+            scim={**columns, "scim_deleted_at": None},
+        )
+    else:
+        data = to_employee(user, current=None, manager_external_id=manager)
+        columns = _scim_columns(user, data, external_id=data.external_id or "")
+        employee = await create_employee(session, principal, data=data, scim=columns)
     return await _render(session, employee, base_url)
+
+
+Build = Callable[[Employee], Awaitable[tuple[EmployeeIn, ScimUser] | None]]
 
 
 async def _rewrite(
@@ -315,15 +401,18 @@ async def _rewrite(
     user_id: str,
     if_match: str | None,
     base_url: str,
-    build: Callable[[Employee], Awaitable[EmployeeIn | None]],
+    build: Build,
 ) -> ScimUserResult:
-    """Read the employee, `build` its new state (None: unchanged) and replace it."""
+    """Read the employee, `build` its new state and the User it stores (None: unchanged)
+    and replace it."""
     for attempt in range(WRITE_ATTEMPTS):
         employee = await _load(session, user_id)
         check_if_match(if_match, employee_etag(employee))
-        data = await build(employee)
-        if data is None:
+        built = await build(employee)
+        if built is None:
             return await _render(session, employee, base_url)
+        data, user = built
+        columns = _scim_columns(user, data, external_id=data.external_id or employee.external_id)
         try:
             employee, _changed = await replace_employee(
                 session,
@@ -331,6 +420,7 @@ async def _rewrite(
                 employee_id=employee.id,
                 data=data,
                 if_match=employee_etag(employee),
+                scim=columns,
             )
         except PreconditionFailed:
             # changed since we read it: the client's If-Match answers for itself
@@ -352,12 +442,19 @@ async def replace_user(
 ) -> ScimUserResult:
     """PUT: the User's attributes replace the employee's (omitted `active` and
     `externalId` are kept, as is everything SCIM does not carry)."""
-    user = parse_user(payload, replacing=True)
-    manager = await _manager_external_id(session, manager_value(user))
+    sent = parse_user(payload, replacing=True)
+    manager = await _manager_external_id(session, manager_value(sent))
 
-    async def build(employee: Employee) -> EmployeeIn:
-        await _ensure_user_name_free(session, user.user_name, except_id=employee.id)
-        return to_employee(user, current=employee_input(employee), manager_external_id=manager)
+    async def build(employee: Employee) -> tuple[EmployeeIn, ScimUser]:
+        await _ensure_user_name_free(session, sent.user_name, except_id=employee.id)
+        user = sent.model_copy(deep=True)
+        current = to_scim(employee, base_url=base_url, manager=None)
+        if user.external_id is None:
+            user.external_id = current.external_id
+        if user.active is None:
+            user.active = current.active
+        data = to_employee(user, current=employee_input(employee), manager_external_id=manager)
+        return data, user
 
     return await _rewrite(
         session, principal, user_id=user_id, if_match=if_match, base_url=base_url, build=build
@@ -380,7 +477,7 @@ async def patch_user(
     """
     patch = parse_patch(payload)
 
-    async def build(employee: Employee) -> EmployeeIn | None:
+    async def build(employee: Employee) -> tuple[EmployeeIn, ScimUser] | None:
         # the manager as stored, so that an untouched manager round-trips as is
         user = to_scim(employee, base_url=base_url, manager=None)
         derived_user_name = user.user_name
@@ -396,19 +493,24 @@ async def patch_user(
         if employee.user_name is None and user.user_name == derived_user_name:
             # the userName was derived from the e-mail or key, not given: keep none stored
             data = data.model_copy(update={"user_name": None})
-        return data
+        return data, user
 
     return await _rewrite(
         session, principal, user_id=user_id, if_match=if_match, base_url=base_url, build=build
     )
 
 
-async def deactivate_user(
+async def delete_user(
     session: AsyncSession, principal: Principal, *, user_id: str, if_match: str | None = None
 ) -> None:
-    """DELETE: the employee becomes inactive, never deleted; GET keeps answering."""
+    """DELETE: the employee becomes inactive (never deleted) and the User is gone: 404 from
+    then on, until a POST provisions it again."""
     employee = await _load(session, user_id)
-    await deactivate_employee(session, principal, employee_id=employee.id, if_match=if_match)
+    employee = await deactivate_employee(
+        session, principal, employee_id=employee.id, if_match=if_match
+    )
+    employee.scim_deleted_at = utcnow()
+    await session.flush()
 
 
 # --- discovery --------------------------------------------------------------------------------
