@@ -41,9 +41,9 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 from scim2_models import InvalidValueException, Meta
 
+from app.core.validators import normalize_locale
 from app.employees.models import Employee, EmploymentType
 from app.employees.schemas import EmployeeIn
-from app.core.validators import normalize_locale
 from app.employees.service import employee_etag
 from app.messages.locales import MAX_HEADER, parse_accept_language
 from app.scim.schemas import (
@@ -171,9 +171,7 @@ def _sent_view(user: ScimUser) -> dict[str, Any]:
     }
 
 
-def kept_attributes(
-    user: ScimUser, data: EmployeeIn, *, external_id: str
-) -> dict[str, Any] | None:
+def kept_attributes(user: ScimUser, data: EmployeeIn, *, external_id: str) -> dict[str, Any] | None:
     """What to keep in `scim_attributes` when `user` is stored as `data` (key `external_id`):
     `{attribute: {"sent": value, "as": directory value}}` for each attribute that the
     directory renders otherwise; None when it renders them all as sent. A User without

@@ -12,8 +12,8 @@ from app.scim.schemas import (
     MAX_COUNT,
     PATCH_EXAMPLES,
     SCIM_MEDIA_TYPE,
-    SEARCH_EXAMPLE,
     SCIM_PREFIX,
+    SEARCH_EXAMPLE,
     USER_EXAMPLE,
     ScimBody,
     ScimError,
@@ -152,9 +152,7 @@ SearchBody = Annotated[
 async def search_users(
     request: Request, body: SearchBody, session: SessionDep, principal: EmployeesWrite
 ) -> ScimBody:
-    return await service.search_users(
-        session, principal, payload=body, base_url=_base_url(request)
-    )
+    return await service.search_users(session, principal, payload=body, base_url=_base_url(request))
 
 
 @router.post(
@@ -167,9 +165,7 @@ async def search_users(
 async def search_all(
     request: Request, body: SearchBody, session: SessionDep, principal: EmployeesWrite
 ) -> ScimBody:
-    return await service.search_users(
-        session, principal, payload=body, base_url=_base_url(request)
-    )
+    return await service.search_users(session, principal, payload=body, base_url=_base_url(request))
 
 
 @router.post(

@@ -150,6 +150,8 @@ async def test_openapi_documents_the_scim_operations(idp):
     }
     assert set(operations) == {
         "listScimUsers",
+        "searchScimUsers",
+        "searchScim",
         "createScimUser",
         "getScimUser",
         "replaceScimUser",

@@ -96,7 +96,8 @@ async def test_entra_lifecycle(idp, admin, create, stored):
     assert body["name"] == {"givenName": "givenName", "familyName": "updatedFamilyName"}
     assert body[ENTERPRISE]["manager"]["value"] == manager["id"]
 
-    # soft delete, then the hard delete some days later: both leave an inactive employee
+    # soft delete, then the hard delete some days later: both leave an inactive employee, and
+    # after the hard delete the User is gone for SCIM (RFC 7644 §3.6)
     r = await idp.patch(
         f"/scim/v2/Users/{user_id}",
         json={
@@ -106,7 +107,12 @@ async def test_entra_lifecycle(idp, admin, create, stored):
     )
     assert r.json()["active"] is False
     assert (await idp.delete(f"/scim/v2/Users/{user_id}")).status_code == 204
-    assert (await idp.get(f"/scim/v2/Users/{user_id}")).json()["active"] is False
+    assert (await idp.get(f"/scim/v2/Users/{user_id}")).status_code == 404
+    r = await idp.get(
+        "/scim/v2/Users", params={"filter": 'externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"'}
+    )
+    assert r.json()["totalResults"] == 0
+    assert (await admin.get(f"/v1/employees/{entra_user['externalId']}")).json()["active"] is False
 
     employee = await stored("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef")
     assert employee.manager_external_id == "E00001"

@@ -105,9 +105,14 @@ async def test_mapping_of_the_other_attributes(idp, create, stored):
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["locale"] == body["preferredLanguage"] == "es-MX"
-    assert body["userType"] == "part_time"
-    assert body["emails"] == [{"value": "work2@example.com", "type": "work", "primary": True}]
+    # the User reads back as sent; the employee stores what the directory understands
+    assert "locale" not in body
+    assert body["preferredLanguage"] == "es-mx,es;q=0.9"
+    assert body["userType"] == "Part-Time"
+    assert body["emails"] == [
+        {"value": "home2@example.com", "type": "home"},
+        {"value": "work2@example.com", "type": "work"},
+    ]
     assert "phoneNumbers" not in body
     # the manager's SCIM id is stored as the manager's external_id, and read back as the id
     assert body[ENTERPRISE]["manager"] == {
@@ -258,7 +263,6 @@ async def test_invalid_users_are_refused_with_scim_errors(idp):
     cases = [
         ({"schemas": [CORE]}, "invalidValue"),  # userName is required
         (scim_user(1, emails=[{"value": "not-an-address", "type": "work"}]), "invalidValue"),
-        (scim_user(1, locale="no such locale!"), "invalidValue"),
         (scim_user(1, active="perhaps"), "invalidValue"),
         (scim_user(1, name="Person"), "invalidValue"),
         (scim_user(1, displayName="x" * 201), "invalidValue"),
@@ -283,26 +287,95 @@ async def test_invalid_users_are_refused_with_scim_errors(idp):
     assert_scim_error(r, 400, "invalidSyntax")
 
 
-async def test_delete_deactivates_and_get_still_answers(idp, admin, create, stored, db):
+async def test_delete_deactivates_and_the_user_is_gone(idp, admin, create, stored, db):
     created = await create(1)
-    r = await idp.delete(f"/scim/v2/Users/{created['id']}")
+    await create(2)
+    url = f"/scim/v2/Users/{created['id']}"
+    r = await idp.delete(url)
     assert r.status_code == 204
     assert r.content == b""
 
-    r = await idp.get(f"/scim/v2/Users/{created['id']}")
+    # RFC 7644 §3.6: the deleted resource answers 404 from then on, and is in no list
+    assert_scim_error(await idp.get(url), 404)
+    assert_scim_error(await idp.put(url, json=scim_user(1)), 404)
+    op = patch_op({"op": "replace", "path": "title", "value": "Lead"})
+    assert_scim_error(await idp.patch(url, json=op), 404)
+    assert_scim_error(await idp.delete(url), 404)
+    r = await idp.get("/scim/v2/Users")
+    assert [u["externalId"] for u in r.json()["Resources"]] == ["E00002"]
+    assert r.json()["totalResults"] == 1
+    r = await idp.get("/scim/v2/Users", params={"filter": 'userName eq "person1@example.com"'})
+    assert r.json()["totalResults"] == 0 and r.json()["Resources"] == []
+
+    # the employee stays for the directory and the reports, inactive
+    r = await admin.get("/v1/employees/E00001")
     assert r.status_code == 200
     assert r.json()["active"] is False
-    r = await admin.get("/v1/employees/E00001")
-    assert r.json()["active"] is False
     assert r.json()["deactivated_at"] is not None
-    assert (await stored("E00001")) is not None  # never deleted
-
-    # deleting again is harmless
-    assert (await idp.delete(f"/scim/v2/Users/{created['id']}")).status_code == 204
+    employee = await stored("E00001")
+    assert employee.scim_deleted_at is not None
     assert_scim_error(await idp.delete(f"/scim/v2/Users/{uuid.uuid4()}"), 404)
     async with db() as s:
         actions = (await s.execute(select(AuditEvent.action))).scalars().all()
     assert actions.count("employee.deactivated") == 1
+
+
+async def test_a_post_after_delete_provisions_the_same_employee_again(idp, admin, create, stored):
+    created = await create(1)
+    assert (await idp.delete(f"/scim/v2/Users/{created['id']}")).status_code == 204
+
+    # the same externalId: the employee comes back, same id, active, with the new values
+    r = await idp.post("/scim/v2/Users", json=scim_user(1, title="Team Lead"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["id"] == created["id"]
+    assert r.headers["location"] == f"http://test/scim/v2/Users/{created['id']}"
+    assert (body["active"], body["title"]) == (True, "Team Lead")
+    assert (await idp.get(f"/scim/v2/Users/{created['id']}")).status_code == 200
+    employee = await stored("E00001")
+    assert (employee.active, employee.deactivated_at, employee.scim_deleted_at) == (
+        True,
+        None,
+        None,
+    )
+    assert (await idp.get("/scim/v2/Users")).json()["totalResults"] == 1
+
+    # by userName alone (no externalId): found by its userName, the key stays
+    assert (await idp.delete(f"/scim/v2/Users/{created['id']}")).status_code == 204
+    r = await idp.post(
+        "/scim/v2/Users", json={"schemas": [CORE], "userName": "PERSON1@example.com"}
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["id"], r.json()["externalId"]) == (created["id"], "E00001")
+    assert (await admin.get("/v1/employees/E00001")).json()["active"] is True
+
+    # a POST that says `active: false` provisions it inactive
+    assert (await idp.delete(f"/scim/v2/Users/{created['id']}")).status_code == 204
+    r = await idp.post("/scim/v2/Users", json=scim_user(1, active=False))
+    assert (r.status_code, r.json()["active"]) == (201, False)
+
+
+async def test_a_deleted_user_still_holds_its_user_name_for_others(idp, create):
+    first = await create(1)
+    assert (await idp.delete(f"/scim/v2/Users/{first['id']}")).status_code == 204
+    # another live user cannot take the userName of the deleted (still existing) employee
+    second = await create(2)
+    r = await idp.put(
+        f"/scim/v2/Users/{second['id']}", json=scim_user(2, userName="person1@example.com")
+    )
+    assert_scim_error(r, 409, "uniqueness")
+    # nor can a POST with another live user's externalId revive the deleted one
+    r = await idp.post("/scim/v2/Users", json=scim_user(1, externalId="E00002"))
+    assert_scim_error(r, 409, "uniqueness")
+
+
+async def test_a_deleted_manager_is_no_reference(idp, create):
+    boss = await create(1)
+    report = await create(2, **{ENTERPRISE: {"manager": {"value": boss["id"]}}})
+    assert report[ENTERPRISE]["manager"]["$ref"].endswith(boss["id"])
+    assert (await idp.delete(f"/scim/v2/Users/{boss['id']}")).status_code == 204
+    r = await idp.get(f"/scim/v2/Users/{report['id']}")
+    assert r.json()[ENTERPRISE]["manager"] == {"value": "E00001"}
 
 
 async def test_erased_employees_are_gone_for_scim(idp, admin, create):
