@@ -2,6 +2,7 @@
 
 import pytest
 
+from app.core.principal import Scope
 from app.scim.schemas import MAX_COUNT
 from tests.scim.conftest import ENTERPRISE, assert_scim_error
 
@@ -159,3 +160,49 @@ async def test_case_insensitive_filters_fold_beyond_ascii(idp, create):
     assert await find(idp, 'title eq "JEFA DE ÁREA"') == ["E00001"]
     assert await find(idp, 'title co "ÁREA"') == ["E00001"]
     assert await find(idp, 'title ne "jefa de área"') == ["E00002"]
+
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+@pytest.mark.parametrize("path", ["/scim/v2/Users/.search", "/scim/v2/.search"])
+async def test_search_takes_the_query_in_the_body(idp, people, path):
+    r = await idp.post(
+        path,
+        json={
+            "schemas": [SEARCH],
+            "filter": 'title eq "Account Executive"',
+            "attributes": ["userName", "externalId"],
+            "startIndex": 2,
+            "count": 1,
+            "sortBy": "userName",  # sorting is not supported: ignored
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/scim+json"
+    body = r.json()
+    assert body["schemas"] == [LIST]
+    assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (2, 2, 1)
+    assert body["Resources"] == [
+        {"schemas": body["Resources"][0]["schemas"], "id": body["Resources"][0]["id"],
+         "externalId": "E00003", "userName": "person3@example.com"}
+    ]  # fmt: skip
+
+    # no parameters: everyone, as GET /Users
+    r = await idp.post(path, json={"schemas": [SEARCH]})
+    assert r.json()["totalResults"] == 3
+    r = await idp.post(path, json={"schemas": [SEARCH], "excludedAttributes": ["emails"]})
+    assert all("emails" not in u for u in r.json()["Resources"])
+
+
+async def test_search_errors_are_scim_errors(idp, client_for):
+    url = "/scim/v2/Users/.search"
+    r = await idp.post(url, json={"schemas": [SEARCH], "filter": 'bogus eq "x"'})
+    assert_scim_error(r, 400, "invalidFilter")
+    r = await idp.post(url, json={"schemas": [SEARCH], "filter": 'userName eq "unterminated'})
+    assert_scim_error(r, 400, "invalidFilter")
+    r = await idp.post(url, json={"schemas": [SEARCH], "count": "many"})
+    assert_scim_error(r, 400, "invalidValue")
+    assert_scim_error(await idp.post(url, content=b"{not json"), 400, "invalidSyntax")
+    reader = await client_for(Scope.EMPLOYEES_READ)
+    assert_scim_error(await reader.post(url, json={"schemas": [SEARCH]}), 403)
