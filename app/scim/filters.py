@@ -5,6 +5,11 @@ this module only turns the resolved tree into SQLAlchemy. Supported: `eq`, `ne`,
 `ew`, `pr`, `and`, `or`, `not`, and `emails[...]` selections, on the attributes listed in
 `_COLUMNS` plus `id`, `userName`, `emails` and `userType`. Anything else is `invalidFilter`.
 String comparisons are case-insensitive except on `id` and `externalId` (caseExact).
+
+Filters compare the directory's values, which a User may read otherwise (see `mapping`):
+`emails` is the employee's one e-mail, presented as the primary `work` address; `userType`
+matches the employment type it names; `locale` and `preferredLanguage` match the employee's
+locale.
 """
 
 import uuid
