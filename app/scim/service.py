@@ -30,6 +30,7 @@ from scim2_models import (
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import record
 from app.core.database import utcnow
 from app.core.errors import NotFound, PreconditionFailed
 from app.core.http import check_if_match
@@ -511,6 +512,13 @@ async def delete_user(
     )
     employee.scim_deleted_at = utcnow()
     await session.flush()
+    await record(
+        session,
+        principal,
+        action="employee.scim_deleted",
+        entity_type="employee",
+        entity_id=employee.id,
+    )
 
 
 # --- discovery --------------------------------------------------------------------------------

@@ -318,6 +318,7 @@ async def test_delete_deactivates_and_the_user_is_gone(idp, admin, create, store
     async with db() as s:
         actions = (await s.execute(select(AuditEvent.action))).scalars().all()
     assert actions.count("employee.deactivated") == 1
+    assert actions.count("employee.scim_deleted") == 1
 
 
 async def test_a_post_after_delete_provisions_the_same_employee_again(idp, admin, create, stored):
