@@ -21,7 +21,7 @@ from alembic import op
 from app.core.database import UTCDateTime
 
 revision: str = "0013_scim_fidelity"
-down_revision: str | None = "0011_feed_order"
+down_revision: str | None = "0012_standard_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
