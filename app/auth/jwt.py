@@ -2,14 +2,20 @@
 
 A token is checked before the library sees it (size, header, `crit`, algorithm allow-list), the
 key is chosen here by algorithm family and `kid` (an HMAC secret only for HS*, a public key only
-for RS*/ES*), and the library then verifies signature and claims with explicit algorithms,
-issuer and audience. Key objects are built once and reused: this runs on every feed request.
+for RS*/ES*), and the library then verifies signature and claims with explicit algorithms and
+issuer; the audience (one of several) is checked here. Key objects are built once and reused:
+this runs on every feed request.
+
+Public keys come from a PEM, a JWKS URL, or the JWKS the issuer's OpenID Connect discovery
+document names (`<issuer>/.well-known/openid-configuration`), fetched over the usual trust
+store plus `BRANDCAST_JWT_CA_BUNDLE`.
 """
 
 import asyncio
 import binascii
 import json
 import logging
+import ssl
 import time
 from base64 import urlsafe_b64decode
 from collections.abc import Mapping
@@ -28,13 +34,12 @@ from jose import jwt as jose_jwt
 from jose.backends.base import Key
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
-from app.core.config import HMAC_JWT_ALGORITHMS, Settings
+from app.core.config import HMAC_JWT_ALGORITHMS, Settings, check_fetch_url
 from app.core.errors import ServiceUnavailable, Unauthorized
 
 logger = logging.getLogger("brandcast.jwt")
 
 MAX_TOKEN_LENGTH = 8 * 1024
-JWKS_REFETCH_INTERVAL = 30.0  # at most one fetch per this many seconds, whatever the traffic
 JWKS_MAX_AGE = 600.0  # keys removed from the JWKS stop verifying within this time
 JWKS_TIMEOUT = httpx.Timeout(3.0)
 JWKS_MAX_BYTES = 1024 * 1024
@@ -114,11 +119,39 @@ def _fits(alg: str, key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> bool:
     )
 
 
-class _JWKS:
-    """A JWKS document, fetched lazily, kept for `JWKS_MAX_AGE`, refetched on an unknown `kid`."""
+def trust_store(ca_bundle: str | None) -> ssl.SSLContext:
+    """What httpx trusts by default (certifi, or `SSL_CERT_FILE`/`SSL_CERT_DIR`), plus the CA
+    certificates in `ca_bundle`: a private IdP's CA is added, nothing is replaced."""
+    context = httpx.create_ssl_context()
+    if ca_bundle:
+        try:
+            context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise JWTConfigError(f"BRANDCAST_JWT_CA_BUNDLE: cannot load {ca_bundle!r}") from exc
+    return context
 
-    def __init__(self, url: str) -> None:
+
+class _JWKS:
+    """A JWKS document, fetched lazily, kept for `JWKS_MAX_AGE`, refetched on an unknown `kid`
+    at most once per `refetch_interval` seconds. With `discovery_url` (and no `url`) the JWKS
+    URL is read from the issuer's discovery document, re-read with each full refresh and after
+    a failed fetch."""
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        refetch_interval: float,
+        discovery_url: str | None = None,
+        issuer: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.url = url
+        self.refetch_interval = refetch_interval
+        self._discovery_url = discovery_url
+        self._issuer = issuer
+        self._verify = verify
+        self._discovered = False  # `url` came from a discovery document still considered fresh
         self._jwks: dict[str | None, dict[str, Any]] = {}
         self._keys: dict[tuple[str | None, str], Key] = {}
         self._loaded_at: float | None = None
@@ -130,9 +163,9 @@ class _JWKS:
             raise Unauthorized("The token's key id is not valid.")
         now = monotonic()
         if self._loaded_at is None or now - self._loaded_at >= JWKS_MAX_AGE:
-            await self._refresh()
+            await self._refresh(full=True)
         found = self._find(kid)
-        if found is None and await self._refresh():
+        if found is None and await self._refresh(full=False):
             found = self._find(kid)
         if found is None:
             raise Unauthorized("The token's signing key is not known.")
@@ -149,22 +182,31 @@ class _JWKS:
         entry = self._jwks.get(kid)
         return (kid, entry) if entry is not None else None
 
-    async def _refresh(self) -> bool:
-        """Fetch the document unless one was tried recently; True when keys were replaced."""
+    async def _refresh(self, *, full: bool) -> bool:
+        """Fetch the document unless one was tried recently; True when keys were replaced.
+
+        `full` (the cached set is missing or too old) also re-reads the discovery document."""
         attempted = self._attempted_at
         async with self._lock:
             if self._attempted_at != attempted:
                 return True  # another request refreshed while this one waited
             now = monotonic()
-            if attempted is not None and now - attempted < JWKS_REFETCH_INTERVAL:
+            if attempted is not None and now - attempted < self.refetch_interval:
                 if self._loaded_at is None:
                     raise ServiceUnavailable("Employee sign-in keys are not available yet.")
                 return False
             self._attempted_at = now
             try:
-                jwks = _parse_jwks(await self._fetch())
+                if self._discovery_url is not None and (full or not self._discovered):
+                    self.url = await self._discover()
+                    self._discovered = True
+                assert self.url is not None
+                jwks = _parse_jwks(await self._fetch(self.url))
             except (OSError, httpx.HTTPError, ValueError) as exc:
-                logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
+                self._discovered = False  # the JWKS may have moved: ask the issuer again
+                logger.warning(
+                    "JWKS fetch from %s failed: %s", self.url or self._discovery_url, exc
+                )
                 if self._loaded_at is None:
                     raise ServiceUnavailable(
                         "Employee sign-in keys cannot be fetched; try again shortly."
@@ -173,15 +215,38 @@ class _JWKS:
             self._jwks, self._keys, self._loaded_at = jwks, {}, now
             return True
 
-    async def _fetch(self) -> bytes:
-        if self.url.startswith("file://"):
-            path = Path(unquote(urlparse(self.url).path))
+    async def _discover(self) -> str:
+        """The `jwks_uri` of the issuer's discovery document (OpenID Connect Discovery 1.0)."""
+        assert self._discovery_url is not None
+        try:
+            document = json.loads(await self._fetch(self._discovery_url))
+        except ValueError:
+            raise ValueError(f"{self._discovery_url} is not a JSON document") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{self._discovery_url} is not a discovery document")
+        if document.get("issuer") != self._issuer:
+            # §4.3: the document must name the very issuer it was asked for
+            raise ValueError(
+                f"the discovery document names the issuer {document.get('issuer')!r}, "
+                f"not BRANDCAST_JWT_ISSUER {self._issuer!r}"
+            )
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise ValueError("the discovery document has no jwks_uri")
+        check_fetch_url("the discovered jwks_uri", jwks_uri)
+        return jwks_uri
+
+    async def _fetch(self, url: str) -> bytes:
+        if url.startswith("file://"):
+            path = Path(unquote(urlparse(url).path))
             return await asyncio.to_thread(path.read_bytes)
-        async with httpx.AsyncClient(timeout=JWKS_TIMEOUT, follow_redirects=False) as client:
-            response = await client.get(self.url, headers={"Accept": "application/json"})
+        async with httpx.AsyncClient(
+            timeout=JWKS_TIMEOUT, follow_redirects=False, verify=self._verify
+        ) as client:
+            response = await client.get(url, headers={"Accept": "application/json"})
             response.raise_for_status()
             if len(response.content) > JWKS_MAX_BYTES:
-                raise ValueError("JWKS document too large")
+                raise ValueError("document too large")
             return response.content
 
 
@@ -218,11 +283,12 @@ class JWTVerifier:
         allowed = settings.jwt_algorithm_list
         self.algorithms = frozenset(allowed)
         self.issuer = settings.jwt_issuer
-        self.audience = settings.jwt_audience
+        self.audiences = frozenset(settings.jwt_audience_list)
         self.options = {
             "require_exp": True,
-            "verify_aud": self.audience is not None,
-            "require_aud": self.audience is not None,
+            # checked here against every configured audience (python-jose takes only one, and
+            # its `require_aud` turns its own check back on)
+            "verify_aud": False,
             "require_iss": self.issuer is not None,
             # at_hash binds an ID token to an access token we never receive
             "verify_at_hash": False,
@@ -243,7 +309,16 @@ class JWTVerifier:
                 }
         except JOSEError as exc:
             raise JWTConfigError(f"the configured JWT key cannot be used: {exc}") from exc
-        self._jwks = _JWKS(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._jwks: _JWKS | None = None
+        discovery_url = settings.jwt_discovery_url
+        if settings.jwt_jwks_url or discovery_url:
+            self._jwks = _JWKS(
+                settings.jwt_jwks_url,
+                refetch_interval=settings.jwt_jwks_refetch_seconds,
+                discovery_url=discovery_url,
+                issuer=settings.jwt_issuer,
+                verify=trust_store(settings.jwt_ca_bundle),
+            )
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once signature, algorithm and time/issuer/audience claims check out."""
@@ -255,13 +330,8 @@ class JWTVerifier:
             raise Unauthorized("The token's signing algorithm is not allowed.")
         key = await self._key_for(alg, header.get("kid"))
         try:
-            return jose_jwt.decode(
-                token,
-                key,
-                algorithms=[alg],
-                options=self.options,
-                audience=self.audience,
-                issuer=self.issuer,
+            claims: dict[str, Any] = jose_jwt.decode(
+                token, key, algorithms=[alg], options=self.options, issuer=self.issuer
             )
         except ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
@@ -275,6 +345,20 @@ class JWTVerifier:
         except (TypeError, ValueError, OverflowError):
             # the library lets odd claim types through (`"exp": [1]`, `"nbf": Infinity`)
             raise Unauthorized("The token's claims are not valid.") from None
+        if self.audiences:
+            if "aud" not in claims:
+                raise Unauthorized("The token names no audience (`aud`).")
+            if not self._meant_for_us(claims["aud"]):
+                raise Unauthorized("The token is meant for another audience.")
+        return claims
+
+    def _meant_for_us(self, aud: Any) -> bool:
+        """`aud` (one string or a list of them) names at least one configured audience."""
+        if isinstance(aud, str):
+            return aud in self.audiences
+        return isinstance(aud, list) and any(
+            isinstance(a, str) and a in self.audiences for a in aud
+        )
 
     async def _key_for(self, alg: str, kid: Any) -> Key:
         if alg in HMAC_JWT_ALGORITHMS:
@@ -296,7 +380,7 @@ class JWTVerifier:
             return "The token has no expiry (`exp`)."
         if self.issuer is not None and "iss" not in claims:
             return "The token names no issuer (`iss`)."
-        if self.audience is not None and "aud" not in claims:
+        if self.audiences and "aud" not in claims:
             return "The token names no audience (`aud`)."
         return None
 
@@ -308,10 +392,8 @@ class JWTVerifier:
             return "The token is not valid yet."
         if self.issuer is not None and claims.get("iss") != self.issuer:
             return "The token was issued by an unexpected issuer."
-        if self.audience is not None:
-            aud = claims.get("aud")
-            if aud != self.audience and not (isinstance(aud, list) and self.audience in aud):
-                return "The token is meant for another audience."
+        if self.audiences and not self._meant_for_us(claims.get("aud")):
+            return "The token is meant for another audience."
         return "The token's claims are not valid."
 
 
@@ -323,6 +405,6 @@ def sign_hs256(settings: Settings, claims: dict[str, Any], *, ttl: timedelta) ->
     payload = {**claims, "iat": now, "exp": now + int(ttl.total_seconds())}
     if settings.jwt_issuer:
         payload["iss"] = settings.jwt_issuer
-    if settings.jwt_audience:
-        payload["aud"] = settings.jwt_audience
+    if settings.jwt_audience_list:
+        payload["aud"] = settings.jwt_audience_list[0]
     return jose_jwt.encode(payload, settings.jwt_secret, algorithm="HS256")

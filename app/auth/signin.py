@@ -8,12 +8,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Select, bindparam, select
 
 from app.auth.jwt import JWTVerifier
-from app.core.config import Settings
+from app.core.config import EmployeeField, Settings
 from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Unauthorized
 from app.core.principal import Principal, Scope
@@ -83,18 +83,25 @@ def _sign_in_statement(key: Any) -> Select:
     )
 
 
-_SIGN_IN = {
-    False: Prepared(lambda _: _sign_in_statement(_EMPLOYEES.external_id)),
-    True: Prepared(lambda _: _sign_in_statement(_EMPLOYEES.email)),
-}
+# One statement per column a claim can be matched against; each column is unique, so indexed.
+def _sign_in_by(field: EmployeeField) -> Prepared:
+    return Prepared(lambda _: _sign_in_statement(_EMPLOYEES[field]))
+
+
+_SIGN_IN = {field: _sign_in_by(field) for field in get_args(EmployeeField)}
+# E-mail and SCIM user name are stored lower-cased; the HRIS key is compared as it is.
+_FOLDED: frozenset[EmployeeField] = frozenset({"email", "user_name"})
 _PROFILE = Prepared(lambda _: _sign_in_statement(_EMPLOYEES.id))
 
 
 async def find_active_employee(
-    conn: Direct, *, value: str, by_email: bool = False
+    conn: Direct, *, value: str, field: EmployeeField = "external_id"
 ) -> SignedInEmployee | None:
-    """The active employee whose `external_id` (or lower-cased e-mail) is `value`; one query."""
-    row = await conn.fetchrow(_SIGN_IN[by_email], {"value": value.lower() if by_email else value})
+    """The active employee whose `field` is `value` (case-insensitively for e-mail and user
+    name); one query."""
+    row = await conn.fetchrow(
+        _SIGN_IN[field], {"value": value.lower() if field in _FOLDED else value}
+    )
     return SignedInEmployee(id=row["id"], record=row) if row is not None else None
 
 
@@ -127,7 +134,7 @@ async def sign_in_employee(
         or "\x00" in value  # PostgreSQL text cannot hold NUL: it names nobody
     ):
         raise Unauthorized(f"The token does not name an employee in its `{claim}` claim.")
-    employee = await find_active_employee(conn, value=value, by_email=claim == "email")
+    employee = await find_active_employee(conn, value=value, field=settings.jwt_employee_lookup)
     if employee is None:
         raise Unauthorized("The token names no active employee.")
     principal = Principal(

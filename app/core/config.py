@@ -1,17 +1,77 @@
 """Settings, read once from `BRANDCAST_*` environment variables."""
 
+import ipaddress
+import json
+import ssl
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as EnvironmentParseError
 
 DEFAULT_DATABASE_URL = "sqlite:///./brandcast.db"
 
 # The JWT algorithms this service can verify; `none` and everything else is refused.
 HMAC_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_JWT_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+# The employee columns an SSO claim can be matched against (each unique, so indexed).
+EmployeeField = Literal["external_id", "email", "user_name"]
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, said in one line that names its variable."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: where plain `http://` cannot leave the machine."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_fetch_url(variable: str, url: str, *, allow_file: bool = False) -> None:
+    """`https://`, or `http://` on a loopback host (or `file://` where allowed); else ValueError."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return
+    if scheme == "http" and is_loopback_host(parts.hostname):
+        return
+    if scheme == "file" and allow_file:
+        return
+    allowed = "an https:// or file:// URL" if allow_file else "an https:// URL"
+    raise ValueError(
+        f"{variable} must be {allowed} (http:// only for a loopback host: 127.0.0.0/8, ::1, "
+        f"localhost), not {url!r}"
+    )
+
+
+def parse_audiences(value: str) -> tuple[str, ...]:
+    """`a`, `a,b` or a JSON list `["a", "b"]` as the audiences a token may name."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            raise ValueError("BRANDCAST_JWT_AUDIENCE is not a valid JSON list") from None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError("BRANDCAST_JWT_AUDIENCE must be a JSON list of strings")
+    else:
+        items = text.split(",")
+    audiences = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+    if not audiences:
+        raise ValueError("BRANDCAST_JWT_AUDIENCE names no audience")
+    return audiences
 
 
 class Settings(BaseSettings):
@@ -22,13 +82,23 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    jwt_algorithms: str = "RS256"
+    # RS* and ES* cannot be confused with each other: a key verifies only its own kind
+    jwt_algorithms: str = "RS256,ES256"
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None
+    # alone (no key, no JWKS URL): the JWKS is found through the issuer's discovery document
     jwt_issuer: str | None = None
+    # one audience, `a,b`, or a JSON list: a token naming any of them is accepted
     jwt_audience: str | None = None
+    # PEM file of CA certificates trusted for discovery and JWKS, besides the usual ones
+    jwt_ca_bundle: str | None = None
+    # an unknown `kid` refetches the JWKS at most once per this many seconds
+    jwt_jwks_refetch_seconds: float = Field(default=5.0, ge=0.5, le=300)
     jwt_employee_claim: str = "sub"
+    # the employee column the claim is matched against; unset: `email` for the `email` claim,
+    # else `external_id`
+    jwt_employee_field: EmployeeField | None = None
     jwt_roles_claim: str = "roles"
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     # an employee deactivated by the HRIS is refused at most this long after (0: no cache)
@@ -77,15 +147,55 @@ class Settings(BaseSettings):
             )
         # Accepting HMAC next to a public key is what algorithm-confusion attacks need; a
         # deployment uses one kind of key, so refuse the mix instead of guessing.
-        if HMAC_JWT_ALGORITHMS & set(algorithms) and (self.jwt_public_key or self.jwt_jwks_url):
+        if HMAC_JWT_ALGORITHMS & set(algorithms) and (
+            self.jwt_public_key or self.jwt_jwks_url or self.jwt_discovery_url
+        ):
             raise ValueError(
                 "BRANDCAST_JWT_ALGORITHMS allows an HMAC algorithm (HS*) while a public key "
                 "source is configured; allow either HS* with BRANDCAST_JWT_SECRET or "
-                "RS*/ES* with a public key or JWKS"
+                "RS*/ES* with a public key, a JWKS or the issuer's discovery"
             )
-        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith(("https://", "file://")):
-            raise ValueError("BRANDCAST_JWT_JWKS_URL must be an https:// or file:// URL")
+        if self.jwt_jwks_url:
+            check_fetch_url("BRANDCAST_JWT_JWKS_URL", self.jwt_jwks_url, allow_file=True)
+        if self.jwt_discovery_url and self.jwt_issuer:
+            check_fetch_url("BRANDCAST_JWT_ISSUER", self.jwt_issuer)
+        if self.jwt_audience is not None:
+            parse_audiences(self.jwt_audience)
+        if self.jwt_ca_bundle:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
+                    cafile=self.jwt_ca_bundle
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"BRANDCAST_JWT_CA_BUNDLE: cannot load CA certificates from "
+                    f"{self.jwt_ca_bundle!r} ({exc.strerror or exc})"
+                ) from None
+        if not self.jwt_employee_claim.strip():
+            raise ValueError("BRANDCAST_JWT_EMPLOYEE_CLAIM must name a claim")
         return self
+
+    @property
+    def jwt_audience_list(self) -> tuple[str, ...]:
+        """The audiences a token may name (empty: `aud` is not checked)."""
+        return parse_audiences(self.jwt_audience) if self.jwt_audience is not None else ()
+
+    @property
+    def jwt_discovery_url(self) -> str | None:
+        """The issuer's OpenID Connect discovery document, when it is where the keys come from:
+        an issuer is set, public-key algorithms are allowed, and no key or JWKS URL is given."""
+        if not self.jwt_issuer or self.jwt_public_key or self.jwt_jwks_url:
+            return None
+        if not PUBLIC_KEY_JWT_ALGORITHMS & set(self.jwt_algorithm_list):
+            return None
+        return self.jwt_issuer.rstrip("/") + DISCOVERY_PATH
+
+    @property
+    def jwt_employee_lookup(self) -> EmployeeField:
+        """The employee column `jwt_employee_claim` is matched against."""
+        if self.jwt_employee_field is not None:
+            return self.jwt_employee_field
+        return "email" if self.jwt_employee_claim == "email" else "external_id"
 
     @property
     def jwt_algorithm_list(self) -> tuple[str, ...]:
@@ -107,9 +217,31 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def describe_settings_error(exc: ValidationError) -> str:
+    """pydantic's report as one line, each problem led by the variable it is about."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = error.get("loc") or ()
+        if loc:
+            message = f"BRANDCAST_{str(loc[0]).upper()}: {message}"
+        problems.append(message)
+    return "; ".join(dict.fromkeys(problems)).replace("\n", " ")
+
+
+def load_settings(**values: object) -> Settings:
+    """Settings from the environment (and `values`); `SettingsError` in one line if unusable."""
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None
+    except EnvironmentParseError as exc:
+        raise SettingsError(str(exc).replace("\n", " ")) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
 
 
 def _app_settings(request: Request) -> Settings:
