@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.jwt import JWTConfigError, sign_hs256
 from app.auth.signin import Role
 from app.core import migrations
-from app.core.config import get_settings
+from app.core.config import SettingsError, get_settings
 from app.core.database import Database, run_in_transaction, utcnow
 from app.core.errors import AppError
 from app.core.pagination import PageParams
@@ -202,4 +202,9 @@ def tokens_revoke(token_id: uuid.UUID) -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except SettingsError as exc:
+        # a setting the service cannot use: one line naming the variable, no traceback
+        print(f"brandcast: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

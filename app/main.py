@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, SettingsError, get_settings
 from app.core.database import Database
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
@@ -121,7 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Entry point for `uvicorn app.main:app_from_env --factory`."""
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        # one line naming the variable, where a traceback would bury it
+        raise SystemExit(f"brandcast: {exc}") from None
     configure_logging(settings.log_level)
     app = create_app(settings)
     # What exists now (modules, routes, models, schemas) lives as long as the process: keep it
