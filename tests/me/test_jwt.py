@@ -1,14 +1,18 @@
 """Employee SSO tokens: every way a JWT can be wrong, and the ways it can be right."""
 
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from app.auth import jwt as jwt_module
 from app.auth.signin import scopes_for_roles
-from app.core.config import Settings
+from app.core.config import Settings, SettingsError, load_settings
 from app.core.principal import Scope
 from tests.conftest import TEST_JWT_SECRET
 from tests.me.conftest import bearer, claims, hs256, make_jwt, public_pem, to_jwk
@@ -382,7 +386,19 @@ async def test_unreachable_jwks_is_a_503_and_keeps_cached_keys(
         ({"jwt_algorithms": "HS256", "jwt_jwks_url": "https://sso/jwks"}, "HMAC algorithm"),
         ({"jwt_public_key": "k.pem", "jwt_jwks_url": "https://sso/jwks"}, "not both"),
         ({"jwt_jwks_url": "http://sso/jwks"}, "https:// or file://"),
+        ({"jwt_jwks_url": "http://10.0.0.8/jwks"}, "http:// only for a loopback host"),
+        ({"jwt_jwks_url": "ftp://sso/jwks"}, "BRANDCAST_JWT_JWKS_URL must be"),
+        ({"jwt_issuer": "http://sso.example.com"}, "BRANDCAST_JWT_ISSUER must be an https://"),
+        ({"jwt_issuer": "http://127.0.0.1.example.com"}, "BRANDCAST_JWT_ISSUER"),
+        ({"jwt_issuer": "sso.example.com"}, "BRANDCAST_JWT_ISSUER must be an https://"),
+        ({"jwt_issuer": "https://sso", "jwt_algorithms": "HS256,RS256"}, "HMAC algorithm"),
         ({"jwt_algorithms": "HS256", "jwt_secret": "short"}, "at least 32 bytes"),
+        ({"jwt_audience": " , "}, "BRANDCAST_JWT_AUDIENCE names no audience"),
+        ({"jwt_audience": "[1]"}, "BRANDCAST_JWT_AUDIENCE must be a JSON list of strings"),
+        ({"jwt_audience": "[oops"}, "BRANDCAST_JWT_AUDIENCE is not a valid JSON list"),
+        ({"jwt_ca_bundle": "/nowhere/ca.pem"}, "BRANDCAST_JWT_CA_BUNDLE: cannot load"),
+        ({"jwt_employee_field": "oid"}, "'external_id', 'email' or 'user_name'"),
+        ({"jwt_jwks_refetch_seconds": 0}, "greater than or equal to 0.5"),
     ],
 )
 def test_unsafe_jwt_settings_are_refused(overrides, message):
@@ -392,6 +408,170 @@ def test_unsafe_jwt_settings_are_refused(overrides, message):
 
 def test_jwt_settings_are_normalized():
     assert Settings(jwt_algorithms=" rs256 , ES256").jwt_algorithm_list == ("RS256", "ES256")
+    assert Settings(jwt_audience="a, b,a").jwt_audience_list == ("a", "b")
+    assert Settings(jwt_audience='["api://x", "client"]').jwt_audience_list == ("api://x", "client")
+    assert Settings().jwt_audience_list == ()
+    # the discovery document sits under the issuer, with or without its trailing slash
+    for issuer in ("https://sso.example.com/tenant/v2.0", "https://sso.example.com/tenant/v2.0/"):
+        assert Settings(jwt_issuer=issuer).jwt_discovery_url == (
+            "https://sso.example.com/tenant/v2.0/.well-known/openid-configuration"
+        )
+    # an explicit key source, or HMAC alone, means no discovery
+    assert (
+        Settings(jwt_issuer="https://sso", jwt_jwks_url="https://sso/k").jwt_discovery_url is None
+    )
+    assert Settings(jwt_issuer="dev", jwt_algorithms="HS256").jwt_discovery_url is None
+    # which column the employee claim is matched against, when not said
+    assert Settings().jwt_employee_lookup == "external_id"
+    assert Settings(jwt_employee_claim="email").jwt_employee_lookup == "email"
+    assert Settings(jwt_employee_claim="upn", jwt_employee_field="email").jwt_employee_lookup == (
+        "email"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://127.12.0.1/realms/dev",
+        "http://[::1]:9000/",
+        "http://localhost:8080/realms/dev",
+        "http://LOCALHOST.",
+        "https://sso.example.com",
+    ],
+)
+def test_plain_http_is_accepted_for_a_loopback_issuer_or_jwks(url):
+    assert Settings(jwt_issuer=url).jwt_discovery_url.startswith(url.rstrip("/"))
+    assert Settings(jwt_jwks_url=url).jwt_jwks_url == url
+
+
+BRANDCAST = str(Path(sys.executable).with_name("brandcast"))  # the installed command
+BAD_ISSUER = {"BRANDCAST_JWT_ISSUER": "http://sso.example.com"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param([BRANDCAST, "migrate"], id="brandcast-migrate"),
+        pytest.param([BRANDCAST, "serve", "--port", "1"], id="brandcast-serve"),
+        pytest.param(
+            [sys.executable, "-m", "uvicorn", "app.main:app_from_env", "--factory", "--port", "1"],
+            id="uvicorn",
+        ),
+    ],
+)
+def test_a_setting_error_is_one_line_naming_the_variable(command, tmp_path):
+    env = {**os.environ, **BAD_ISSUER, "BRANDCAST_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        "brandcast: BRANDCAST_JWT_ISSUER must be an https:// URL (http:// only for a loopback "
+        "host: 127.0.0.0/8, ::1, localhost), not 'http://sso.example.com'"
+    ], done.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before touching the database
+
+
+def test_every_setting_error_names_its_variable():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(jwt_leeway_seconds="soon", rate_limit_burst=0)
+    assert str(caught.value) == (
+        "BRANDCAST_JWT_LEEWAY_SECONDS: Input should be a valid integer, unable to parse string "
+        "as an integer; BRANDCAST_RATE_LIMIT_BURST: Input should be greater than or equal to 1"
+    )
+
+
+async def test_several_audiences_each_sign_in(client_with, employee):
+    await employee("E-1")
+    for setting in ("brandcast-api, intranet-client", '["brandcast-api", "intranet-client"]'):
+        client = await client_with(jwt_audience=setting)
+        for aud in ("brandcast-api", "intranet-client", ["other", "intranet-client"]):
+            assert (await _me(client, hs256(aud=aud))).status_code == 200
+        for aud in ("payroll", ["payroll", "hr"], [], 7, ["brandcast-api-x"]):
+            _assert_401(
+                await _me(client, hs256(aud=aud)), "The token is meant for another audience."
+            )
+        _assert_401(await _me(client, hs256()), "The token names no audience (`aud`).")
+
+
+@pytest.mark.parametrize(
+    ("claim", "field", "value"),
+    [
+        pytest.param("oid", "external_id", "7e0b4c1a-entra-object-id", id="entra-oid"),
+        pytest.param("preferred_username", "user_name", "Ana.Garcia@Contoso.com", id="entra-upn"),
+        pytest.param("upn", "email", "ANA@EXAMPLE.COM", id="upn-as-email"),
+        pytest.param("sub", "external_id", "00u1a2b3c4D5e6F7g8h9", id="okta-sub"),
+        pytest.param("email", None, "Ana@Example.com", id="email-default-field"),
+    ],
+)
+async def test_the_employee_claim_is_matched_against_the_chosen_field(
+    client_with, employee, claim, field, value
+):
+    stored = {
+        "external_id": "7e0b4c1a-entra-object-id" if claim == "oid" else "00u1a2b3c4D5e6F7g8h9",
+        "email": "ana@example.com",
+        "user_name": "ana.garcia@contoso.com",
+    }
+    await employee(stored.pop("external_id"), **stored)
+    await employee("E-other", user_name="someone.else@contoso.com")
+    client = await client_with(jwt_employee_claim=claim, jwt_employee_field=field)
+
+    def token(named: object) -> str:
+        return make_jwt({**claims("ignored"), claim: named}, key=TEST_JWT_SECRET)
+
+    r = await _me(client, token(value))
+    assert r.status_code == 200, r.text
+    assert r.json()["email"] == "ana@example.com"
+    _assert_401(
+        await _me(client, token(value + "x")),
+        "The token names no active employee.",
+    )
+    _assert_401(
+        await _me(client, token(["a"])),
+        # the library itself refuses a `sub` that is not a string
+        "The token's claims are not valid."
+        if claim == "sub"
+        else f"The token does not name an employee in its `{claim}` claim.",
+    )
+
+
+async def test_external_ids_match_exactly_and_names_case_insensitively(client_with, employee):
+    await employee("Ab-1", email="ab@example.com", user_name="ab.user")
+    by_id = await client_with(jwt_employee_claim="sub", jwt_employee_field="external_id")
+    _assert_401(await _me(by_id, hs256("AB-1")), "The token names no active employee.")
+    assert (await _me(by_id, hs256("Ab-1"))).status_code == 200
+    by_name = await client_with(jwt_employee_claim="sub", jwt_employee_field="user_name")
+    assert (await _me(by_name, hs256("AB.User"))).status_code == 200
+
+
+async def test_an_unknown_kid_refetches_once_per_interval(
+    client_with, employee, ec_key, other_ec_key, tmp_path, monkeypatch
+):
+    await employee("E-1")
+    clock = [1000.0]
+    monkeypatch.setattr(jwt_module, "monotonic", lambda: clock[0])
+    fetches: list[str] = []
+    original = jwt_module._JWKS._fetch
+
+    async def counted(self, url):
+        fetches.append(url)
+        return await original(self, url)
+
+    monkeypatch.setattr(jwt_module._JWKS, "_fetch", counted)
+    path = tmp_path / "jwks.json"
+    url = _write_jwks(path, to_jwk(ec_key, "a"))
+    client = await client_with(
+        jwt_algorithms="ES256", jwt_secret=None, jwt_jwks_url=url, jwt_jwks_refetch_seconds=2
+    )
+    assert (
+        await _me(client, make_jwt(claims(), key=ec_key, alg="ES256", kid="a"))
+    ).status_code == 200
+    assert len(fetches) == 1
+    unknown = make_jwt(claims(), key=other_ec_key, alg="ES256", kid="b")
+    for _ in range(40):  # 40 requests over 4 s with a kid nobody knows: 2 refetches
+        clock[0] += 0.1
+        _assert_401(await _me(client, unknown), "The token's signing key is not known.")
+    assert len(fetches) == 3, fetches
 
 
 def test_roles_map_to_scopes():
