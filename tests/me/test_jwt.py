@@ -6,13 +6,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import inspect as sa_inspect
 
 from app.auth import jwt as jwt_module
 from app.auth.signin import scopes_for_roles
-from app.core.config import Settings, SettingsError, load_settings
+from app.core.config import EmployeeField, Settings, SettingsError, load_settings
 from app.core.principal import Scope
 from tests.conftest import TEST_JWT_SECRET
 from tests.me.conftest import bearer, claims, hs256, make_jwt, public_pem, to_jwk
@@ -587,3 +589,16 @@ def test_roles_map_to_scopes():
     assert scopes_for_roles("reader") == frozenset()
     assert scopes_for_roles(None) == frozenset()
     assert scopes_for_roles([1, {"x": 1}]) == frozenset()
+
+
+async def test_every_column_an_employee_claim_can_match_is_indexed(app):
+    """Sign-in runs on every uncached employee request: its lookup must never scan the table."""
+
+    def leading_columns(sync_conn) -> set[str]:
+        inspector = sa_inspect(sync_conn)
+        found = inspector.get_indexes("employees") + inspector.get_unique_constraints("employees")
+        return {entry["column_names"][0] for entry in found if entry["column_names"]}
+
+    async with app.state.db.engine.connect() as conn:
+        indexed = await conn.run_sync(leading_columns)
+    assert set(get_args(EmployeeField)) <= indexed
