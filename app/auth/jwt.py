@@ -196,17 +196,18 @@ class _JWKS:
                     raise ServiceUnavailable("Employee sign-in keys are not available yet.")
                 return False
             self._attempted_at = now
+            source = self.url
             try:
                 if self._discovery_url is not None and (full or not self._discovered):
+                    source = self._discovery_url
                     self.url = await self._discover()
                     self._discovered = True
-                assert self.url is not None
-                jwks = _parse_jwks(await self._fetch(self.url))
+                source = self.url
+                assert source is not None
+                jwks = _parse_jwks(await self._fetch(source))
             except (OSError, httpx.HTTPError, ValueError) as exc:
                 self._discovered = False  # the JWKS may have moved: ask the issuer again
-                logger.warning(
-                    "JWKS fetch from %s failed: %s", self.url or self._discovery_url, exc
-                )
+                logger.warning("JWKS fetch from %s failed: %s", source, exc)
                 if self._loaded_at is None:
                     raise ServiceUnavailable(
                         "Employee sign-in keys cannot be fetched; try again shortly."
