@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.scheduler.stop()
             await app.state.db.dispose()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts and styles from this service (bundled by
+    # fastapi-offline, under /static-offline-docs), not from a CDN an intranet may block.
+    app = FastAPIOffline(
         title="Brandcast",
         version="1.0.0",
         description=DESCRIPTION,
