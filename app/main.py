@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from fastapi_offline import FastAPIOffline
 
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
 from app.core.config import Settings, SettingsError, get_settings
 from app.core.database import Database
+from app.core.docs import create_documented_app
 from app.core.errors import install_error_handlers
 from app.core.health import router as health_router
 from app.core.idempotency import purge_expired_keys
@@ -85,9 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.scheduler.stop()
             await app.state.db.dispose()
 
-    # /docs (Swagger UI) and /redoc load their scripts and styles from this service (bundled by
-    # fastapi-offline, under /static-offline-docs), not from a CDN an intranet may block.
-    app = FastAPIOffline(
+    # /docs and /redoc load their scripts and styles from this service, not from a CDN
+    app = create_documented_app(
         title="Brandcast",
         version="1.0.0",
         description=DESCRIPTION,
