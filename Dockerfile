@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Two stages: the first builds the brandcast wheel (which carries the migrations and the
 # receivers' helper) and collects a wheel for every dependency; the second installs those wheels
 # and nothing else. The final image has no compiler, no source tree and runs as a non-root user.
