@@ -2,9 +2,9 @@
 `Principal` out."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -77,10 +77,11 @@ async def _enforce_rate_limit(request: Request, principal: Principal) -> None:
 def _sign_in_cache(request: Request) -> SignInCache:
     state = request.app.state
     try:
-        return state.sign_in_cache
+        return cast(SignInCache, state.sign_in_cache)
     except AttributeError:
-        state.sign_in_cache = SignInCache(state.settings.signin_cache_seconds)
-        return state.sign_in_cache
+        cache = SignInCache(state.settings.signin_cache_seconds)
+        state.sign_in_cache = cache
+        return cache
 
 
 async def _signed_in(request: Request, conn: Direct, token: str) -> SignIn:
@@ -179,7 +180,7 @@ EmployeeCaller = Annotated[Principal, Depends(_employee_principal)]
 SignedIn = Annotated[Caller, Depends(require_employee)]
 
 
-def require_scope(scope: Scope):
+def require_scope(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
     async def _require(principal: Authenticated) -> Principal:
         if not principal.has(scope):
             raise Forbidden(f"This credential lacks the `{scope.value}` scope.")
@@ -189,7 +190,7 @@ def require_scope(scope: Scope):
     return _require
 
 
-def _scoped(scope: Scope):
+def _scoped(scope: Scope) -> Any:
     return Annotated[Principal, Security(require_scope(scope), scopes=[scope.value])]
 
 

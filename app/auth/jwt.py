@@ -99,6 +99,7 @@ def _load_public_key(value: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey
         )
     except OSError as exc:
         raise JWTConfigError(f"BRANDCAST_JWT_PUBLIC_KEY: cannot read {value!r}") from exc
+    key: object
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             key = x509.load_pem_x509_certificate(data).public_key()
@@ -408,4 +409,5 @@ def sign_hs256(settings: Settings, claims: dict[str, Any], *, ttl: timedelta) ->
         payload["iss"] = settings.jwt_issuer
     if settings.jwt_audience_list:
         payload["aud"] = settings.jwt_audience_list[0]
-    return jose_jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
+    token: str = jose_jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
+    return token

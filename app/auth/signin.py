@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from sqlalchemy import Select, bindparam, select
 
@@ -57,7 +57,7 @@ def scopes_for_roles(roles: Any) -> frozenset[Scope]:
 
 # Exactly what `MeOut` shows, so signing in also answers `GET /v1/me` without a second query.
 # Table columns, not the entity's attributes: selects of them skip the ORM's result setup.
-_EMPLOYEES = Employee.__table__.c
+_EMPLOYEES = Employee.metadata.tables[Employee.__tablename__].c
 PROFILE_COLUMNS = tuple(_EMPLOYEES[name] for name in MeOut.model_fields)
 
 
@@ -70,14 +70,14 @@ class SignedInEmployee:
 
     @property
     def external_id(self) -> str:
-        return self.record["external_id"]
+        return cast(str, self.record["external_id"])
 
     @property
     def display_name(self) -> str | None:
-        return self.record["display_name"]
+        return cast(str | None, self.record["display_name"])
 
 
-def _sign_in_statement(key: Any) -> Select:
+def _sign_in_statement(key: Any) -> Select[Any]:
     return select(_EMPLOYEES.id, *PROFILE_COLUMNS).where(
         key == bindparam("value"), _EMPLOYEES.active.is_(True)
     )
