@@ -1,14 +1,13 @@
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
-from app.core.database import JSONType, UTCDateTime, utcnow
+from app.core.database import Editable, JSONType
 
 
-class Audience(SQLModel, table=True):
+class Audience(Editable, table=True):
     """A named rule over employee attributes plus explicit include and exclude lists."""
 
     __tablename__ = "audiences"
@@ -25,14 +24,6 @@ class Audience(SQLModel, table=True):
     )
     exclude_external_ids: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
-    )
-    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
-    created_by: str = Field(sa_column=Column(String(300), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
 
 

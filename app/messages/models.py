@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import JSONType, UTCDateTime, utcnow
+from app.core.database import Editable, JSONType, UTCDateTime
 
 
 class Category(StrEnum):
@@ -62,7 +62,7 @@ class Status(StrEnum):
     ARCHIVED = "archived"
 
 
-class Message(SQLModel, table=True):
+class Message(Editable, table=True):
     """A brand message. `version` counts published content versions; `revision` every edit."""
 
     __tablename__ = "messages"
@@ -105,14 +105,6 @@ class Message(SQLModel, table=True):
     # acknowledgements of versions older than this no longer count as current
     acknowledgement_version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     recipient_count: int = Field(default=0, sa_column=Column(Integer, nullable=False))
-    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
-    created_by: str = Field(sa_column=Column(String(300), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
 
 
 class MessageVersion(SQLModel, table=True):

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import JSONType, UTCDateTime, utcnow
+from app.core.database import Editable, JSONType, UTCDateTime, utcnow
 
 
 class EventType(StrEnum):
@@ -52,7 +52,7 @@ class DeliveryStatus(StrEnum):
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class Webhook(SQLModel, table=True):
+class Webhook(Editable, table=True):
     """A subscription. The secrets are kept in clear: signing needs them.
 
     A `…_is_legacy` secret was converted from the pre-Standard-Webhooks scheme (migration
@@ -83,14 +83,6 @@ class Webhook(SQLModel, table=True):
     failing_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     disabled_reason: str | None = Field(default=None, sa_column=Column(String(500)))
-    revision: int = Field(default=1, sa_column=Column(Integer, nullable=False))
-    created_by: str = Field(sa_column=Column(String(300), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
 
 
 class OutboxEvent(SQLModel, table=True):
