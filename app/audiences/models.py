@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
-from app.core.database import Editable, JSONType
+from app.core.database import Editable, JSONType, owned_by
 
 
 class Audience(Editable, table=True):
@@ -33,9 +33,7 @@ class MessageAudience(SQLModel, table=True):
     __tablename__ = "message_audiences"
     __table_args__ = (Index("ix_message_audiences_audience_id", "audience_id"),)
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     # no cascade: an audience in use by a scheduled or published message must not vanish
     audience_id: uuid.UUID = Field(sa_column=Column(ForeignKey("audiences.id"), primary_key=True))
     position: int = Field(default=0, sa_column=Column(Integer, nullable=False))

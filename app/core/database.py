@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Integer, String, event, text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -67,6 +67,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def owned_by(target: str, *, primary_key: bool = False) -> Any:
+    """A required reference to `target` (`"table.id"`): the row goes when its target does."""
+    return Field(
+        sa_column=Column(
+            ForeignKey(target, ondelete="CASCADE"), primary_key=primary_key, nullable=False
+        )
+    )
 
 
 class Editable(SQLModel):

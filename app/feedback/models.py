@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import UTCDateTime, utcnow
+from app.core.database import UTCDateTime, owned_by, utcnow
 
 
 class ReactionKind(StrEnum):
@@ -53,12 +53,8 @@ class Reaction(SQLModel, table=True):
     __tablename__ = "reactions"
     __table_args__ = (CheckConstraint(_one_of("reaction", ReactionKind), name="known_reaction"),)
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
-    employee_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
+    employee_id: uuid.UUID = owned_by("employees.id", primary_key=True)
     reaction: str = Field(sa_column=Column(String(20), nullable=False))
     reacted_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
@@ -78,9 +74,7 @@ class MessageReactionCount(SQLModel, table=True):
         CheckConstraint("count >= 0", name="not_negative"),
     )
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     reaction: str = Field(sa_column=Column(String(20), primary_key=True))
     count: int = Field(sa_column=Column(Integer, nullable=False))
 
@@ -89,12 +83,8 @@ class PulseAnswer(SQLModel, table=True):
     __tablename__ = "pulse_answers"
     __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
-    employee_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
+    employee_id: uuid.UUID = owned_by("employees.id", primary_key=True)
     score: int = Field(sa_column=Column(SmallInteger, nullable=False))
     answered_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
@@ -114,9 +104,7 @@ class Comment(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
-    )
+    message_id: uuid.UUID = owned_by("messages.id")
     # null for anonymous comments and after the author's erasure
     author_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(ForeignKey("employees.id", ondelete="SET NULL"))

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import Editable, JSONType, UTCDateTime
+from app.core.database import Editable, JSONType, UTCDateTime, owned_by
 
 
 class Category(StrEnum):
@@ -114,9 +113,7 @@ class MessageVersion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("message_id", "version"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
-    )
+    message_id: uuid.UUID = owned_by("messages.id")
     version: int = Field(sa_column=Column(Integer, nullable=False))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     summary: str | None = Field(default=None, sa_column=Column(String(500)))

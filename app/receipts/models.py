@@ -4,10 +4,10 @@ due-date notices were already announced."""
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
-from app.core.database import UTCDateTime
+from app.core.database import UTCDateTime, owned_by
 
 
 class Recipient(SQLModel, table=True):
@@ -26,9 +26,7 @@ class Recipient(SQLModel, table=True):
         ),
     )
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     # No foreign key to `employees` (migration 0009): checking it on each of a publication's
     # rows cost more than the insert, and employees are never deleted, only anonymized.
     employee_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
@@ -64,12 +62,8 @@ class Acknowledgement(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
-    )
-    employee_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("employees.id", ondelete="CASCADE"), nullable=False)
-    )
+    message_id: uuid.UUID = owned_by("messages.id")
+    employee_id: uuid.UUID = owned_by("employees.id")
     # the round this acknowledgement answers: `messages.acknowledgement_version` at the time
     acknowledgement_version: int = Field(sa_column=Column(Integer, nullable=False))
     # the content version shown (`messages.version`, see `message_versions`)
@@ -90,9 +84,7 @@ class DueNotice(SQLModel, table=True):
 
     __tablename__ = "acknowledgement_due_notices"
 
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    )
+    message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     kind: str = Field(sa_column=Column(String(20), primary_key=True))
     covered_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     last_emitted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import Editable, JSONType, UTCDateTime, utcnow
+from app.core.database import Editable, JSONType, UTCDateTime, owned_by, utcnow
 
 
 class EventType(StrEnum):
@@ -120,12 +119,8 @@ class WebhookDelivery(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    webhook_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
-    )
-    event_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
-    )
+    webhook_id: uuid.UUID = owned_by("webhooks.id")
+    event_id: uuid.UUID = owned_by("events.id")
     event_seq: int = Field(sa_column=Column(SEQ_TYPE, nullable=False))
     ordering_key: str | None = Field(default=None, sa_column=Column(String(100)))
     status: str = Field(
