@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Column, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.core.database import JSONType, UTCDateTime, utcnow
+from app.core.database import JSONType, recorded_at
 
 
 class AuditEvent(SQLModel, table=True):
@@ -17,9 +17,7 @@ class AuditEvent(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    occurred_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    occurred_at: datetime = recorded_at()
     actor: str = Field(sa_column=Column(String(300), nullable=False))
     actor_name: str = Field(sa_column=Column(String(300), nullable=False))
     action: str = Field(sa_column=Column(String(100), nullable=False))

@@ -78,13 +78,18 @@ def owned_by(target: str, *, primary_key: bool = False) -> Any:
     )
 
 
+def recorded_at() -> Any:
+    """A required UTC timestamp that defaults to the moment the row is made."""
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 class Editable(SQLModel):
     """The columns of a resource editors change: its revision (the ETag) and who made it, when."""
 
     revision: int = Field(default=1, sa_type=Integer, nullable=False)
     created_by: str = Field(sa_type=String(300), nullable=False)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = recorded_at()
+    updated_at: datetime = recorded_at()
 
 
 def async_url(url: str) -> str:

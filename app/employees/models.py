@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, Index, Integer, String, false, true
 from sqlmodel import Field, SQLModel
 
-from app.core.database import JSONType, UTCDateTime, utcnow
+from app.core.database import JSONType, UTCDateTime, recorded_at
 
 
 class EmploymentType(StrEnum):
@@ -59,12 +59,8 @@ class Employee(SQLModel, table=True):
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
     )
     revision: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = recorded_at()
+    updated_at: datetime = recorded_at()
     deactivated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     # SCIM's view of the employee (written by app.scim only): the values an identity provider

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import UTCDateTime, owned_by, utcnow
+from app.core.database import UTCDateTime, owned_by, recorded_at
 
 
 class ReactionKind(StrEnum):
@@ -56,9 +56,7 @@ class Reaction(SQLModel, table=True):
     message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     employee_id: uuid.UUID = owned_by("employees.id", primary_key=True)
     reaction: str = Field(sa_column=Column(String(20), nullable=False))
-    reacted_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    reacted_at: datetime = recorded_at()
 
 
 class MessageReactionCount(SQLModel, table=True):
@@ -86,9 +84,7 @@ class PulseAnswer(SQLModel, table=True):
     message_id: uuid.UUID = owned_by("messages.id", primary_key=True)
     employee_id: uuid.UUID = owned_by("employees.id", primary_key=True)
     score: int = Field(sa_column=Column(SmallInteger, nullable=False))
-    answered_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    answered_at: datetime = recorded_at()
 
 
 class Comment(SQLModel, table=True):
@@ -114,9 +110,7 @@ class Comment(SQLModel, table=True):
     )
     kind: str = Field(sa_column=Column(String(20), nullable=False))
     body: str = Field(sa_column=Column(String(2000), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = recorded_at()
     hidden_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     hidden_by: str | None = Field(default=None, sa_column=Column(String(300)))
     answer: str | None = Field(default=None, sa_column=Column(Text))

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.core.database import Editable, JSONType, UTCDateTime, owned_by, utcnow
+from app.core.database import Editable, JSONType, UTCDateTime, owned_by, recorded_at
 
 
 class EventType(StrEnum):
@@ -134,6 +134,4 @@ class WebhookDelivery(SQLModel, table=True):
     duration_ms: int | None = Field(default=None, sa_column=Column(Integer))
     error: str | None = Field(default=None, sa_column=Column(String(500)))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = recorded_at()
