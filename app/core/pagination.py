@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import ValidationFailed, field_error
@@ -153,3 +154,23 @@ def make_page(
     items = [to_item(r) for r in rows] if to_item else list(rows)
     next_cursor = encode_cursor(cursor_of(rows[-1])) if has_more and rows else None
     return Page[Any](items=items, next_cursor=next_cursor)
+
+
+async def fetch_page(
+    session: AsyncSession,
+    stmt: Select[Any],
+    params: PageParams,
+    keys: Sequence[ColumnElement[Any]],
+    to_item: Callable[[Any], T],
+    *,
+    entities: bool = False,
+    cursor_of: Callable[[Any], Sequence[Any]] | None = None,
+) -> Page[T]:
+    """One page of `stmt` ordered by `keys`, newest first; `entities` for a select of one
+    model. The cursor is each key's attribute of the last row unless `cursor_of` says."""
+    result = await session.execute(keyset(stmt, params, keys))
+    rows = result.scalars().all() if entities else result.all()
+    names = [str(key.key) for key in keys]
+    return make_page(
+        rows, params, cursor_of or (lambda row: [getattr(row, n) for n in names]), to_item
+    )

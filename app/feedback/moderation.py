@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.database import utcnow
 from app.core.errors import NotFound
-from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.pagination import Page, PageParams, fetch_page
 from app.core.principal import Principal
 from app.employees.models import Employee
 from app.feedback.models import Comment, CommentKind
@@ -71,9 +71,8 @@ async def moderate_list(
         stmt = stmt.where(Comment.answer.is_not(None) if answered else Comment.answer.is_(None))
     if hidden is not None:
         stmt = stmt.where(Comment.hidden_at.is_not(None) if hidden else Comment.hidden_at.is_(None))
-    stmt = keyset(stmt, page, [Comment.created_at, Comment.id])
-    rows = (await session.execute(stmt)).all()
-    return make_page(rows, page, lambda r: (r.created_at, r.id), _moderated_comment)
+    keys = [Comment.created_at, Comment.id]
+    return await fetch_page(session, stmt, page, keys, _moderated_comment)
 
 
 async def _locked_comment(

@@ -37,7 +37,7 @@ from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.observability import request_id_var
-from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.pagination import Page, PageParams, fetch_page
 from app.core.principal import Principal
 from app.employees.models import Employee
 from app.feedback.counts import move_reaction
@@ -334,9 +334,8 @@ async def list_comments(
     """The visible comments and questions of a message sent to the caller, newest first."""
     await delivery_for(session, principal, message_id=message_id, now=utcnow())
     stmt = comment_view().where(Comment.message_id == message_id, Comment.hidden_at.is_(None))
-    stmt = keyset(stmt, page, [Comment.created_at, Comment.id])
-    rows = (await session.execute(stmt)).all()
-    return make_page(rows, page, lambda r: (r.created_at, r.id), _employee_comment)
+    keys = [Comment.created_at, Comment.id]
+    return await fetch_page(session, stmt, page, keys, _employee_comment)
 
 
 async def get_comment(

@@ -14,7 +14,7 @@ from app.audit.service import record
 from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.pagination import Page, PageParams, fetch_page
 from app.core.principal import Principal, Scope
 from app.tokens.models import ApiToken
 from app.tokens.schemas import TokenCreate, TokenCreated, TokenOut
@@ -130,9 +130,8 @@ async def mint(session: AsyncSession, principal: Principal, *, data: TokenCreate
 async def list_tokens(
     session: AsyncSession, _principal: Principal, *, page: PageParams
 ) -> Page[TokenOut]:
-    stmt = keyset(select(ApiToken), page, [ApiToken.created_at, ApiToken.id])
-    rows = (await session.execute(stmt)).scalars().all()
-    return make_page(rows, page, lambda t: (t.created_at, t.id), _out)
+    keys = [ApiToken.created_at, ApiToken.id]
+    return await fetch_page(session, select(ApiToken), page, keys, _out, entities=True)
 
 
 async def revoke(session: AsyncSession, principal: Principal, *, token_id: uuid.UUID) -> None:

@@ -13,7 +13,7 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
-from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.pagination import Page, PageParams, fetch_page
 from app.core.principal import Principal
 from app.webhooks import ssrf
 from app.webhooks.models import DeliveryStatus, EventType, OutboxEvent, Webhook, WebhookDelivery
@@ -123,9 +123,8 @@ async def get_webhook(
 async def list_webhooks(
     session: AsyncSession, _principal: Principal, *, page: PageParams
 ) -> Page[WebhookOut]:
-    stmt = keyset(select(Webhook), page, [Webhook.created_at, Webhook.id])
-    rows = (await session.execute(stmt)).scalars().all()
-    return make_page(rows, page, lambda w: (w.created_at, w.id), webhook_out)
+    keys = [Webhook.created_at, Webhook.id]
+    return await fetch_page(session, select(Webhook), page, keys, webhook_out, entities=True)
 
 
 async def update_webhook(
@@ -275,9 +274,14 @@ async def list_deliveries(
     )
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status.value)
-    stmt = keyset(stmt, page, [WebhookDelivery.created_at, WebhookDelivery.id])
-    rows = (await session.execute(stmt)).all()
-    return make_page(rows, page, lambda r: (r[0].created_at, r[0].id), _delivery_out)
+    return await fetch_page(
+        session,
+        stmt,
+        page,
+        [WebhookDelivery.created_at, WebhookDelivery.id],
+        _delivery_out,
+        cursor_of=lambda r: (r[0].created_at, r[0].id),
+    )
 
 
 async def redeliver(
