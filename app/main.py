@@ -27,8 +27,10 @@ from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
 from app.receipts.reminders import due_reminders_job
+from app.receipts.router import links_router
 from app.receipts.router import messages_router as receipts_messages_router
 from app.receipts.router import router as receipts_router
+from app.receipts.sender import sender_job
 from app.reports.router import router as reports_router
 from app.scim.http import install_scim_errors
 from app.scim.router import router as scim_router
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler.add("publish-due", message_lifecycle_job)
         app.state.scheduler.add("due-reminders", due_reminders_job(settings))
         app.state.scheduler.add("idempotency-keys", purge_expired_keys)
+        app.state.scheduler.add("deliveries-send", sender_job(app.state.db, settings))
         # after the jobs that emit events, so a pass delivers what it produced
         app.state.scheduler.add("webhooks-dispatch", dispatch_job(app.state.db, settings))
         if settings.run_scheduler:
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reports_router,
         receipts_router,
         receipts_messages_router,
+        links_router,
         tokens_router,
         audit_router,
         webhooks_router,

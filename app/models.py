@@ -6,7 +6,14 @@ from app.core.idempotency import IdempotencyKey
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
-from app.receipts.models import Acknowledgement, DueNotice, Recipient
+from app.receipts.models import (
+    Acknowledgement,
+    ChatTarget,
+    Delivery,
+    DueNotice,
+    OptOut,
+    Recipient,
+)
 from app.tokens.models import ApiToken
 from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 
@@ -15,13 +22,16 @@ __all__ = [
     "ApiToken",
     "Audience",
     "AuditEvent",
+    "ChatTarget",
     "Comment",
+    "Delivery",
     "DueNotice",
     "Employee",
     "IdempotencyKey",
     "Message",
     "MessageAudience",
     "MessageVersion",
+    "OptOut",
     "OutboxEvent",
     "PulseAnswer",
     "Reaction",

@@ -3,9 +3,10 @@
 import ipaddress
 import json
 import ssl
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fastapi import Depends, Request
 from pydantic import Field, ValidationError, model_validator
@@ -74,6 +75,61 @@ def parse_audiences(value: str) -> tuple[str, ...]:
     return audiences
 
 
+@dataclass(frozen=True)
+class SMTPServer:
+    """Where e-mails go: `smtp://user:pass@host:587?starttls=true` or `smtps://…` (TLS)."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool  # smtps: TLS from the first byte
+    start_tls: bool | None  # smtp: True requires STARTTLS, False never, None if offered
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_smtp_url(url: str) -> SMTPServer:
+    """`BRANDCAST_SMTP_URL` checked and split; ValueError naming the variable otherwise."""
+    problem = "must look like smtp://user:password@host:587?starttls=true or smtps://host:465"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"BRANDCAST_SMTP_URL {problem}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"BRANDCAST_SMTP_URL {problem}")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(query) - {"starttls"}
+    if unknown:
+        raise ValueError(f"BRANDCAST_SMTP_URL: unknown option {sorted(unknown)[0]!r}; {problem}")
+    start_tls: bool | None = None
+    if "starttls" in query:
+        if query["starttls"].lower() not in _BOOLEANS:
+            raise ValueError("BRANDCAST_SMTP_URL: starttls must be true or false")
+        if scheme == "smtps":
+            raise ValueError(
+                "BRANDCAST_SMTP_URL: starttls does not apply to smtps:// (TLS already)"
+            )
+        start_tls = _BOOLEANS[query["starttls"].lower()]
+    return SMTPServer(
+        host=parts.hostname,
+        port=port or (465 if scheme == "smtps" else 587),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=scheme == "smtps",
+        start_tls=start_tls,
+    )
+
+
+def _check_http_url(variable: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{variable} must be an absolute http:// or https:// URL, not {url!r}")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRANDCAST_", extra="ignore")
 
@@ -119,6 +175,26 @@ class Settings(BaseSettings):
     reminder_days_before_due: int = Field(default=2, ge=0, le=365)
     reminder_batch_interval_hours: float = Field(default=24.0, gt=0)
     manual_reminder_interval_minutes: float = Field(default=60.0, ge=0)
+
+    # E-mail and chat delivery (app/receipts/channels). Unset SMTP URL: e-mails stay planned.
+    smtp_url: str | None = None
+    email_from: str | None = None
+    # the service's own base URL, where tracked links (`/r/{token}`) point
+    public_url: str | None = None
+    # where the intranet shows a message: a template with `{message_id}`
+    intranet_message_url: str | None = None
+    # signs tracked links; at least 32 bytes, the same in every replica
+    link_secret: str | None = None
+    link_ttl_days: int = Field(default=90, ge=1, le=3650)
+    smtp_max_connections: int = Field(default=4, ge=1, le=100)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    delivery_batch_size: int = Field(default=500, ge=1, le=5000)
+    delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    delivery_retry_base_seconds: float = Field(default=60.0, gt=0)
+    delivery_retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
+    delivery_retry_hours: float = Field(default=24.0, gt=0)
+    # how long one sender pass may run before it hands the rest to the next pass
+    delivery_pass_seconds: float = Field(default=60.0, gt=0)
 
     # Per credential (API token or employee) and per process; 0 turns limiting off.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
@@ -174,6 +250,37 @@ class Settings(BaseSettings):
         if not self.jwt_employee_claim.strip():
             raise ValueError("BRANDCAST_JWT_EMPLOYEE_CLAIM must name a claim")
         return self
+
+    @model_validator(mode="after")
+    def _check_delivery(self) -> "Settings":
+        if self.smtp_url is not None:
+            parse_smtp_url(self.smtp_url)
+            if not self.email_from or "@" not in self.email_from:
+                raise ValueError(
+                    "BRANDCAST_EMAIL_FROM must be an e-mail address when BRANDCAST_SMTP_URL is set"
+                )
+            for name in ("public_url", "intranet_message_url", "link_secret"):
+                if not getattr(self, name):
+                    raise ValueError(
+                        f"BRANDCAST_{name.upper()} must be set when BRANDCAST_SMTP_URL is set"
+                    )
+        if self.public_url is not None:
+            _check_http_url("BRANDCAST_PUBLIC_URL", self.public_url)
+        if self.intranet_message_url is not None:
+            if "{message_id}" not in self.intranet_message_url:
+                raise ValueError("BRANDCAST_INTRANET_MESSAGE_URL must contain {message_id}")
+            _check_http_url(
+                "BRANDCAST_INTRANET_MESSAGE_URL",
+                self.intranet_message_url.replace("{message_id}", "x"),
+            )
+        if self.link_secret is not None and len(self.link_secret.encode()) < 32:
+            raise ValueError("BRANDCAST_LINK_SECRET must be at least 32 bytes long")
+        return self
+
+    @property
+    def smtp(self) -> "SMTPServer | None":
+        """The parsed `BRANDCAST_SMTP_URL` (None: e-mail delivery is off)."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def jwt_audience_list(self) -> tuple[str, ...]:

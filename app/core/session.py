@@ -17,3 +17,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": the commit happens before the response leaves, so a 2xx means committed.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A writing transaction whatever the method (a GET that records something, like a click)."""
+    async with request.app.state.db.session_scope(write=True) as session:
+        yield session
+
+
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]

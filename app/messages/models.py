@@ -48,6 +48,10 @@ def default_feedback() -> dict[str, bool]:
     return dict(DEFAULT_FEEDBACK)
 
 
+def default_channels() -> list[str]:
+    return ["feed"]
+
+
 class Priority(StrEnum):
     NORMAL = "normal"
     IMPORTANT = "important"
@@ -94,6 +98,14 @@ class Message(Editable, table=True):
     feedback: dict[str, bool] = Field(
         default_factory=default_feedback,
         sa_column=Column(JSONType, nullable=False, server_default=json.dumps(DEFAULT_FEEDBACK)),
+    )
+    # where it goes: `feed` always; `email`, `chat` (to `chat_target_ids`)
+    channels: list[str] = Field(
+        default_factory=default_channels,
+        sa_column=Column(JSONType, nullable=False, server_default='["feed"]'),
+    )
+    chat_target_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
     )
     status: str = Field(default=Status.DRAFT, sa_column=Column(String(20), nullable=False))
     publish_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -21,6 +21,7 @@ from pydantic import (
 
 from app.core.validators import LocaleTag, normalize_locale
 from app.messages.models import Category, Priority, Status
+from app.receipts.models import Channel
 
 MAX_TITLE = 200
 MAX_SUMMARY = 500
@@ -145,6 +146,32 @@ AudienceIds = Annotated[
 ]
 
 
+def _with_feed(channels: list[Channel]) -> list[Channel]:
+    """`feed` first and always; each channel once."""
+    return list(dict.fromkeys([Channel.FEED, *channels]))
+
+
+Channels = Annotated[
+    list[Channel],
+    Field(
+        max_length=len(Channel),
+        description="Where the message goes: `feed` (always, added if absent), `email` (each "
+        "recipient with an e-mail address), `chat` (the `chat_target_ids`). Fixed once published.",
+    ),
+    AfterValidator(_with_feed),
+]
+MAX_CHAT_TARGETS = 20
+ChatTargetIds = Annotated[
+    list[uuid.UUID],
+    Field(
+        max_length=MAX_CHAT_TARGETS,
+        description="The team channels (`/v1/chat-targets`) a message with the `chat` channel "
+        "is posted to.",
+    ),
+    AfterValidator(lambda ids: list(dict.fromkeys(ids))),
+]
+
+
 class MessageCreate(BaseModel):
     """A new draft."""
 
@@ -152,6 +179,8 @@ class MessageCreate(BaseModel):
 
     category: Category
     audience_ids: AudienceIds = Field(default_factory=list)
+    channels: Channels = Field(default_factory=lambda: [Channel.FEED])
+    chat_target_ids: ChatTargetIds = Field(default_factory=list)
     title: Title
     summary: Summary | None = None
     body: Body = ""
@@ -176,6 +205,8 @@ class MessageCreate(BaseModel):
 _NOT_NULL = (
     "category",
     "audience_ids",
+    "channels",
+    "chat_target_ids",
     "title",
     "body",
     "locale",
@@ -194,6 +225,8 @@ class MessageUpdate(BaseModel):
 
     category: Category | None = None
     audience_ids: AudienceIds | None = None
+    channels: Channels | None = None
+    chat_target_ids: ChatTargetIds | None = None
     title: Title | None = None
     summary: Summary | None = None
     body: Body | None = None
@@ -237,6 +270,8 @@ class MessageOut(BaseModel):
     id: uuid.UUID
     category: Category
     audience_ids: list[uuid.UUID]
+    channels: list[Channel]
+    chat_target_ids: list[uuid.UUID]
     title: str
     summary: str | None
     body: str

@@ -32,7 +32,8 @@ from app.messages.schemas import (
     MessageUpdate,
     MessageVersionOut,
 )
-from app.receipts.models import DueNotice
+from app.receipts.deliveries import check_chat_targets, plan_deliveries
+from app.receipts.models import Channel, DueNotice
 from app.receipts.service import materialize_recipients
 from app.webhooks.outbox import emit
 
@@ -46,6 +47,16 @@ CONTENT_FIELDS = frozenset(
 )
 # Schema fields stored on the `messages` row; others (like `require_reacknowledgement`) are not.
 _COLUMNS = frozenset(Message.__table__.columns.keys())
+# Where a message goes is fixed by its publication, like its audiences.
+DELIVERY_FIELDS = frozenset({"channels", "chat_target_ids"})
+
+
+def _columns_of(data: MessageCreate | MessageUpdate, **options: Any) -> dict[str, Any]:
+    """The schema's column values, as the JSON columns store them."""
+    values = data.model_dump(include=_COLUMNS, **options)
+    if values.get("chat_target_ids") is not None:
+        values["chat_target_ids"] = [str(i) for i in values["chat_target_ids"]]
+    return values
 
 
 def message_out(message: Message, **extra: Any) -> MessageOut:
@@ -136,6 +147,8 @@ def _validate(message: Message) -> None:
                 f"must be after the publication time ({start.isoformat()})",
             )
         )
+    if message.chat_target_ids and Channel.CHAT not in message.channels:
+        errors.append(field_error("body.chat_target_ids", "needs the `chat` channel in `channels`"))
     if message.locale in message.translations:
         errors.append(
             field_error(
@@ -161,8 +174,9 @@ async def create_message(
 ) -> MessageOut:
     """Create a draft."""
     now = utcnow()
+    await check_chat_targets(session, data.chat_target_ids)
     message = Message(
-        **data.model_dump(include=_COLUMNS),
+        **_columns_of(data),
         status=Status.DRAFT,
         created_by=principal.actor,
         created_at=now,
@@ -242,6 +256,11 @@ async def _change(
     if message.status == Status.ARCHIVED:
         raise Conflict("Archived messages cannot be edited; create a new message instead.")
     changes = {k: v for k, v in changes.items() if getattr(message, k) != v}
+    if changes.keys() & DELIVERY_FIELDS and message.status == Status.PUBLISHED:
+        raise Conflict(
+            "The channels of a published message cannot change: its deliveries were planned "
+            "when it was published."
+        )
     if "publish_at" in changes:
         if message.status == Status.PUBLISHED:
             raise Conflict("This message is already published; its publication time cannot change.")
@@ -314,7 +333,9 @@ async def update_message(
     """Edit a message; on a published one a content change makes a new version."""
     message = await _load_for_edit(session, message_id, if_match)
     audiences_changed = await _change_audiences(session, message, data)
-    changes = data.model_dump(exclude_unset=True, include=_COLUMNS)
+    changes = _columns_of(data, exclude_unset=True)
+    if data.chat_target_ids:
+        await check_chat_targets(session, data.chat_target_ids)
     if "feedback" in changes:  # a partial object: the settings it names change, others stay
         changes["feedback"] = {**message.feedback, **changes["feedback"]}
     await _change(
@@ -445,6 +466,10 @@ async def _publish(
             "This message has no audience, so publishing it would reach nobody: "
             "set `audience_ids` first."
         )
+    if Channel.CHAT in message.channels and not message.chat_target_ids:
+        raise Conflict(
+            "This message names the `chat` channel but no chat target: set `chat_target_ids`."
+        )
     if message.expires_at is not None and message.expires_at <= now:
         raise Conflict(
             f"This message expired at {message.expires_at.isoformat()}, which is in the past: "
@@ -474,6 +499,7 @@ async def _publish(
             published_at=now,
             acknowledge_within_days=message.acknowledge_within_days,
         )
+        await plan_deliveries(session, message=message, at=now)
         action = "message.published"
     _touch(message, now)
     await session.flush()

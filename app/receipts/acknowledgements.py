@@ -42,7 +42,7 @@ from app.messages.content import Content, ContentCache
 from app.messages.locales import localize
 from app.messages.models import Message
 from app.receipts import rules
-from app.receipts.models import Acknowledgement, Recipient
+from app.receipts.models import Acknowledgement, Channel, Recipient
 from app.receipts.schemas import AcknowledgementOut
 from app.webhooks.models import EventType
 from app.webhooks.outbox import emit, emit_params, emit_with
@@ -54,6 +54,9 @@ _RECIPIENTS = Recipient.__table__.c
 NOT_SENT = "No message with this id was sent to you."
 NOT_ASKED = "This message asks for no acknowledgement."
 CLOSED = "This message is closed (archived or expired); it takes no more responses."
+# where a read or acknowledgement through this module happens (the tracked e-mail link is the
+# other place: `app.receipts.links`)
+FEED = Channel.FEED.value
 # an acknowledgement retried after the message changed under it; more means it keeps changing
 MAX_ATTEMPTS = 3
 
@@ -132,7 +135,7 @@ def _read_statement(_dialect: str) -> Any:
             _RECIPIENTS.employee_id == delivery.c.employee_id,
             _RECIPIENTS.read_at.is_(None),
         )
-        .values(read_at=now)
+        .values(read_at=now, read_channel=FEED)
         .returning(_RECIPIENTS.message_id)
         .cte("marked")
     )
@@ -153,7 +156,7 @@ _MARK_READ = Prepared(
             _RECIPIENTS.message_id == bindparam("delivered_id", type_=Uuid()),
             _RECIPIENTS.read_at.is_(None),
         )
-        .values(read_at=bindparam("now", type_=UTCDateTime()))
+        .values(read_at=bindparam("now", type_=UTCDateTime()), read_channel=FEED)
         .returning(_RECIPIENTS.message_id)
     )
 )
@@ -306,6 +309,7 @@ def _acknowledge_statement(dialect: str) -> Any:
             acknowledged_at=now,
             acknowledged_version=inserted.c.version,
             read_at=func.coalesce(_RECIPIENTS.read_at, now),
+            read_channel=func.coalesce(_RECIPIENTS.read_channel, FEED),
         )
         .returning(_RECIPIENTS.message_id)
         .cte("receipt")
@@ -451,6 +455,7 @@ async def _acknowledge_in_transaction(
             acknowledged_at=now,
             acknowledged_version=new["version"],
             read_at=func.coalesce(_RECIPIENTS.read_at, now),
+            read_channel=func.coalesce(_RECIPIENTS.read_channel, FEED),
         ),
         {"b_message_id": message_id, "b_employee_id": principal.employee_id},
     )

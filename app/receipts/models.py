@@ -3,11 +3,24 @@ due-date notices were already announced."""
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+    true,
+)
 from sqlmodel import Field, SQLModel
 
-from app.core.database import UTCDateTime, owned_by
+from app.core.database import UTCDateTime, owned_by, utcnow
 
 
 class Recipient(SQLModel, table=True):
@@ -39,6 +52,8 @@ class Recipient(SQLModel, table=True):
     # the content version (`messages.version`) of the latest acknowledgement; it is current
     # while it is at least `messages.acknowledgement_version`
     acknowledged_version: int | None = Field(default=None, sa_column=Column(Integer))
+    # where the first read happened: `feed` (or an acknowledgement) or `email` (tracked link)
+    read_channel: str | None = Field(default=None, sa_column=Column(String(10)))
 
 
 class Acknowledgement(SQLModel, table=True):
@@ -90,3 +105,112 @@ class DueNotice(SQLModel, table=True):
     last_emitted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     batches: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     last_event_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+
+
+class Channel(StrEnum):
+    """Where a message goes. `feed` is every recipient row; the others get delivery rows."""
+
+    FEED = "feed"
+    EMAIL = "email"
+    CHAT = "chat"
+
+
+class DeliveryState(StrEnum):
+    PLANNED = "planned"  # waiting for `not_before`, then for a sender to claim it
+    HELD = "held"  # kept back (with a `reason`) until released; nothing sends it
+    SENDING = "sending"  # claimed by a sender until `claimed_until`
+    SENT = "sent"
+    FAILED = "failed"  # rejected, or given up on after the retry period; `last_error` says why
+    CANCELLED = "cancelled"  # not sent: the message closed, or the employee opted out
+
+
+# delivery states a client filters on: `pending` is every state that may still be sent
+PENDING_STATES = (DeliveryState.PLANNED, DeliveryState.HELD, DeliveryState.SENDING)
+# A `BIGSERIAL` on PostgreSQL; SQLite numbers rows only through an INTEGER primary key.
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Delivery(SQLModel, table=True):
+    """One message for one recipient on one channel other than the feed: an e-mail to an
+    employee (`employee_id`) or a post to a chat target (`chat_target_id`).
+
+    Planned in the publication's transaction (and for late joiners), sent later by the sender
+    job: a due row (`planned`, `not_before` passed) is claimed (`sending`, with a lease in
+    `claimed_until` and the claim's id in `claim_id`), sent, and recorded as `sent`, `failed`
+    or planned again after a back-off. `reason` says why a row is held or cancelled.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # one e-mail per (message, employee): the planning statement relies on it
+        UniqueConstraint("message_id", "channel", "employee_id", name="uq_deliveries_employee"),
+        UniqueConstraint("message_id", "chat_target_id", name="uq_deliveries_chat_target"),
+        # the sender's claim: only rows that may still be sent are indexed
+        Index(
+            "ix_deliveries_due",
+            "not_before",
+            postgresql_where=text("state IN ('planned', 'sending')"),
+            sqlite_where=text("state IN ('planned', 'sending')"),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(_SEQ, primary_key=True, autoincrement=True)
+    )
+    message_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    )
+    channel: str = Field(sa_column=Column(String(10), nullable=False))
+    # no foreign key (as on recipients): checking it per planned row costs more than the insert
+    employee_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    chat_target_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(ForeignKey("chat_targets.id", ondelete="CASCADE"), nullable=True),
+    )
+    state: str = Field(default=DeliveryState.PLANNED, sa_column=Column(String(12), nullable=False))
+    # the next moment it may be sent (planning: the publication; after a failure: the back-off)
+    not_before: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    claim_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    # the message's content version planned, then the one sent
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    locale: str | None = Field(default=None, sa_column=Column(String(35)))
+    last_error: str | None = Field(default=None, sa_column=Column(String(1000)))
+    reason: str | None = Field(default=None, sa_column=Column(String(200)))
+    planned_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    first_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class ChatTarget(SQLModel, table=True):
+    """A team channel messages can be posted to: a Teams workflow webhook or a Slack incoming
+    webhook. The URL is a credential (whoever has it can post), shown only to webhook admins."""
+
+    __tablename__ = "chat_targets"
+    __table_args__ = (Index("ix_chat_targets_created_at", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    kind: str = Field(sa_column=Column(String(10), nullable=False))
+    url: str = Field(sa_column=Column(String(2000), nullable=False))
+    locale: str = Field(sa_column=Column(String(35), nullable=False))
+    active: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
+    created_by: str = Field(sa_column=Column(String(300), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class OptOut(SQLModel, table=True):
+    """An employee who asked (RFC 8058 one-click) for no more e-mails of messages that ask for
+    no acknowledgement. Messages that require one are still e-mailed."""
+
+    __tablename__ = "delivery_opt_outs"
+
+    employee_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    channel: str = Field(sa_column=Column(String(10), primary_key=True))
+    message_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

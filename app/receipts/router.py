@@ -1,14 +1,14 @@
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from app.auth.dependencies import MessagesWrite, ReceiptsRead
 from app.core.config import AppSettings
 from app.core.pagination import Page, Pagination
-from app.core.session import SessionDep
-from app.receipts import reminders, reports
+from app.core.session import SessionDep, WriteSessionDep
+from app.receipts import links, reminders, reports
 from app.receipts.schemas import (
     MessageStats,
     RecipientOut,
@@ -20,6 +20,9 @@ from app.reports.aggregates import GroupBy
 router = APIRouter(prefix="/v1/messages", tags=["receipts"])
 # what acts on a message's recipients is documented with the messages
 messages_router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+# the tracked links of e-mails: public, answered with pages, never with JSON
+links_router = APIRouter(tags=["receipts"])
 
 NOT_FOUND = {404: {"description": "No message with this id."}}
 CSV_MEDIA_TYPE = "text/csv"
@@ -108,3 +111,88 @@ async def remind(
     return await reminders.send_reminder(
         session, principal, message_id=message_id, settings=settings
     )
+
+
+_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+    "<body><p>{text}</p></body></html>\n"
+)
+DEAD_LINK = _PAGE.format(
+    title="Link not valid",
+    text="This link is not valid or has expired. The message is still in your intranet feed.",
+)
+UNSUBSCRIBE_FORM = _PAGE.format(
+    title="Unsubscribe",
+    text='<form method="post"><button type="submit" name="List-Unsubscribe" '
+    'value="One-Click">Send me no more e-mails like this</button></form>',
+)
+UNSUBSCRIBED = _PAGE.format(
+    title="Unsubscribed",
+    text="You will get no more of these e-mails. Messages you must acknowledge still arrive.",
+)
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _dead_link() -> HTMLResponse:
+    return HTMLResponse(DEAD_LINK, status_code=404, headers=_NO_STORE)
+
+
+_LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "To the intranet page of the message, and nowhere else."},
+    404: {
+        "description": "A bad, forged or expired link: a plain page.",
+        "content": {"text/html": {}},
+    },
+}
+
+
+@links_router.get(
+    "/r/{token}",
+    operation_id="followTrackedLink",
+    summary="An e-mail's link: marks its recipient read, then redirects to the intranet",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses=_LINK_RESPONSES,
+)
+async def follow_link(token: str, session: WriteSessionDep, settings: AppSettings) -> Response:
+    target = await links.follow(session, token=token, settings=settings, count_read=True)
+    return _dead_link() if target is None else RedirectResponse(target, 303, headers=_NO_STORE)
+
+
+@links_router.head(
+    "/r/{token}",
+    operation_id="checkTrackedLink",
+    summary="What mail scanners prefetch: the same redirect, counting no read",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses=_LINK_RESPONSES,
+)
+async def check_link(token: str, session: SessionDep, settings: AppSettings) -> Response:
+    target = await links.follow(session, token=token, settings=settings, count_read=False)
+    return _dead_link() if target is None else RedirectResponse(target, 303, headers=_NO_STORE)
+
+
+@links_router.get(
+    "/r/{token}/unsubscribe",
+    operation_id="showUnsubscribe",
+    summary="The unsubscribe page of an e-mail (a button that posts the one-click request)",
+    response_class=HTMLResponse,
+    responses={404: {"description": "A bad, forged or expired link."}},
+)
+async def unsubscribe_page(token: str, session: SessionDep, settings: AppSettings) -> Response:
+    if await links.follow(session, token=token, settings=settings, count_read=False) is None:
+        return _dead_link()
+    return HTMLResponse(UNSUBSCRIBE_FORM, headers=_NO_STORE)
+
+
+@links_router.post(
+    "/r/{token}/unsubscribe",
+    operation_id="unsubscribe",
+    summary="RFC 8058 one-click unsubscribe from e-mails that ask for no acknowledgement",
+    response_class=HTMLResponse,
+    responses={404: {"description": "A bad, forged or expired link."}},
+)
+async def unsubscribe(token: str, session: SessionDep, settings: AppSettings) -> Response:
+    if not await links.unsubscribe(session, token=token, settings=settings):
+        return _dead_link()
+    return HTMLResponse(UNSUBSCRIBED, headers=_NO_STORE)

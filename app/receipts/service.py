@@ -29,6 +29,7 @@ from app.core.database import UTCDateTime, utcnow
 from app.employees.models import Employee
 from app.messages.models import Message
 from app.receipts import rules
+from app.receipts.deliveries import plan_late_joiners
 from app.receipts.models import Recipient
 
 # employee ids per statement: well under the drivers' 32,767 bind parameters
@@ -175,6 +176,7 @@ async def _enroll_chunk(
         await session.execute(select(func.count()).select_from(Recipient).where(new_rows))
     ).scalar_one()
     if added:
+        await plan_late_joiners(session, new_recipients=new_rows, at=now)
         await session.execute(
             update(Message)
             .where(Message.id.in_(select(Recipient.message_id).where(new_rows)))

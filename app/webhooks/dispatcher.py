@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.audit.service import record
+from app.core import retry
 from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.core.principal import Principal
@@ -87,11 +88,12 @@ def envelope(event_id: uuid.UUID, type_: str, created_at: datetime, data: Any) -
 def backoff(attempt: int, settings: Settings, rng: Callable[[], float] = random.random) -> float:
     """Seconds before the next try after `attempt` failures: exponential, capped, with jitter
     (between half and all of it) so that many failed deliveries do not retry in step."""
-    ceiling = min(
-        settings.webhook_retry_max_delay_seconds,
-        settings.webhook_retry_base_seconds * 2 ** max(0, attempt - 1),
+    return retry.backoff(
+        attempt,
+        base_seconds=settings.webhook_retry_base_seconds,
+        max_delay_seconds=settings.webhook_retry_max_delay_seconds,
+        rng=rng,
     )
-    return ceiling / 2 + rng() * ceiling / 2
 
 
 def _due(now: datetime):

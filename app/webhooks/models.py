@@ -32,6 +32,7 @@ class EventType(StrEnum):
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement.overdue"
     FEEDBACK_QUESTION_CREATED = "feedback.question_created"
     EMPLOYEE_DEACTIVATED = "employee.deactivated"
+    DELIVERY_FAILED = "delivery.failed"
     PING = "ping"
 
 

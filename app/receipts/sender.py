@@ -1,0 +1,530 @@
+"""The sender job: claims due deliveries, sends them, records what happened.
+
+One pass (`send_once`), per channel:
+1. A short claim transaction marks up to `delivery_batch_size` due rows `sending`, with a
+   lease (`claimed_until`) and the claim's id (`claim_id`); on PostgreSQL the rows are picked
+   with `FOR UPDATE SKIP LOCKED`, so senders in several replicas split the work. Rows whose
+   sender died come back when their lease runs out.
+2. Outside any transaction, the e-mails go out over a pool of SMTP connections (at most
+   `smtp_max_connections` at once); chat posts over HTTP after the SSRF guard.
+3. Results are written as they come by one recorder task, a transaction per group of results
+   (under load, what arrived during the previous write): a crash loses at most the results of
+   one write, and only those e-mails could go out twice. Every write is guarded by the claim
+   id, so a sender whose lease ran out cannot overwrite a newer claim. Sent; cancelled (the
+   message closed, the employee left or opted out); planned again after an exponential
+   back-off (a 4xx reply, an unreachable server); or `failed` (a 5xx reply, or when the next
+   try would fall past `delivery_retry_hours` after the first), with a `delivery.failed` event.
+
+When the SMTP server cannot be reached, the rest of the batch is given back unattempted
+instead of each e-mail failing on its own.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import retry
+from app.core.config import Settings
+from app.core.database import Database, utcnow
+from app.employees.models import Employee
+from app.messages.models import Message
+from app.receipts import rules
+from app.receipts.channels import email
+from app.receipts.links import link_for
+from app.receipts.metrics import DELIVERY_LAG, SENT
+from app.receipts.models import Channel, Delivery, DeliveryState, OptOut
+from app.webhooks.models import EventType
+from app.webhooks.outbox import emit_many
+
+logger = logging.getLogger("brandcast.delivery")
+
+PLANNED = DeliveryState.PLANNED.value
+SENDING = DeliveryState.SENDING.value
+# the rows the partial index `ix_deliveries_due` holds, spelled as it is
+MAY_BE_SENT = text("deliveries.state IN ('planned', 'sending')")
+MAX_BATCHES_PER_RUN = 1000
+_MESSAGE_FIELDS = (
+    "id",
+    "locale",
+    "title",
+    "summary",
+    "body",
+    "translations",
+    "revision",
+    "version",
+    "requires_acknowledgement",
+)
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        MAY_BE_SENT,
+        or_(
+            and_(Delivery.state == PLANNED, Delivery.not_before <= now),
+            # a claim whose sender died: its lease ran out
+            and_(Delivery.state == SENDING, Delivery.claimed_until <= now),
+        ),
+    )
+
+
+async def claim(
+    session: AsyncSession, settings: Settings, *, channel: Channel, now: datetime
+) -> uuid.UUID | None:
+    """Mark up to a batch of due rows of `channel` `sending` under a new claim id; return it
+    (None when nothing is due)."""
+    ids = (
+        (
+            await session.execute(
+                select(Delivery.id)
+                .where(Delivery.channel == channel.value, _due(now))
+                .order_by(Delivery.not_before)
+                .limit(settings.delivery_batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return None
+    claim_id = uuid.uuid4()
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(
+            state=SENDING,
+            attempts=Delivery.attempts + 1,
+            claimed_until=now + timedelta(seconds=settings.delivery_lease_seconds),
+            claim_id=claim_id,
+            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+        )
+    )
+    return claim_id
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    result: str  # sent | retry | failed | cancelled | released
+    error: str | None = None
+    locale: str | None = None
+    version: int | None = None
+    attempts: int = 1
+    first_attempt_at: datetime | None = None
+    event: dict[str, Any] | None = None  # what a `delivery.failed` event says
+
+
+@dataclass
+class Recorder:
+    """Writes outcomes as they arrive, each write a transaction of what has queued up."""
+
+    db: Database
+    settings: Settings
+    claim_id: uuid.UUID
+    clock: Callable[[], datetime]
+    channel: Channel
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _queue: list[Outcome] = field(default_factory=list)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = False
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, outcome: Outcome) -> None:
+        self._queue.append(outcome)
+        self._wake.set()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                try:
+                    async with self.db.session_scope() as session:
+                        await record(
+                            session, self.claim_id, batch, settings=self.settings, at=self.clock()
+                        )
+                except Exception:
+                    # the leases run out and these are tried again: at least once
+                    logger.exception("could not record %d deliveries", len(batch))
+                    continue
+                for outcome in batch:
+                    self.counts[outcome.result] += 1
+                    SENT.labels(channel=self.channel.value, result=outcome.result).inc()
+            if self._closed and not self._queue:
+                return
+
+
+async def record(
+    session: AsyncSession,
+    claim_id: uuid.UUID,
+    outcomes: Sequence[Outcome],
+    *,
+    settings: Settings,
+    at: datetime,
+) -> None:
+    """Store a group of outcomes of one claim, in a few statements."""
+    mine = and_(Delivery.claim_id == claim_id, Delivery.state == SENDING)
+    done = {"claimed_until": None, "claim_id": None}
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    failed: list[Outcome] = []
+    give_up_after = timedelta(hours=settings.delivery_retry_hours)
+    for o in outcomes:
+        if o.result == "sent":
+            groups[("sent", o.locale, o.version)].append(o.delivery_id)
+        elif o.result == "cancelled":
+            groups[("cancelled", o.error)].append(o.delivery_id)
+        elif o.result == "released":
+            groups[("released",)].append(o.delivery_id)
+        elif o.result == "failed":
+            failed.append(o)
+        else:
+            delay = timedelta(
+                seconds=retry.backoff(
+                    o.attempts,
+                    base_seconds=settings.delivery_retry_base_seconds,
+                    max_delay_seconds=settings.delivery_retry_max_delay_seconds,
+                )
+            )
+            started = o.first_attempt_at or at
+            if at + delay > started + give_up_after:
+                failed.append(
+                    Outcome(
+                        o.delivery_id,
+                        "failed",
+                        error=f"gave up after {o.attempts} attempt(s) in "
+                        f"{settings.delivery_retry_hours:g} h: {o.error}"[:1000],
+                        event=o.event,
+                        attempts=o.attempts,
+                    )
+                )
+                continue
+            await session.execute(
+                update(Delivery)
+                .where(mine, Delivery.id == o.delivery_id)
+                .values(state=PLANNED, not_before=at + delay, last_error=o.error, **done)
+            )
+    for key, ids in groups.items():
+        if key[0] == "sent":
+            values = {"state": DeliveryState.SENT.value, "sent_at": at, "last_error": None}
+            values |= {"locale": key[1], "version": key[2]}
+        elif key[0] == "cancelled":
+            values = {"state": DeliveryState.CANCELLED.value, "reason": key[1]}
+        else:  # given back unattempted: this attempt does not count
+            values = {"state": PLANNED, "attempts": Delivery.attempts - 1}
+        await session.execute(
+            update(Delivery).where(mine, Delivery.id.in_(ids)).values(**values, **done)
+        )
+    if failed:
+        await _record_failed(session, mine, failed, done)
+
+
+async def _record_failed(
+    session: AsyncSession, mine: Any, failed: list[Outcome], done: dict[str, Any]
+) -> None:
+    by_error: dict[str | None, list[int]] = defaultdict(list)
+    for o in failed:
+        by_error[o.error].append(o.delivery_id)
+    recorded: set[int] = set()
+    for error, ids in by_error.items():
+        recorded |= set(
+            (
+                await session.execute(
+                    update(Delivery)
+                    .where(mine, Delivery.id.in_(ids))
+                    .values(state=DeliveryState.FAILED.value, last_error=error, **done)
+                    .returning(Delivery.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    by_message: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for o in failed:
+        if o.delivery_id in recorded and o.event is not None:
+            event = {**o.event, "error": o.error, "attempts": o.attempts}
+            by_message[event["message_id"]].append(event)
+    for message_id, events in by_message.items():
+        await emit_many(
+            session, type=EventType.DELIVERY_FAILED.value, data=events, message_id=message_id
+        )
+
+
+# --- e-mail --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailItem:
+    delivery_id: int
+    attempts: int
+    first_attempt_at: datetime | None
+    message: dict[str, Any]
+    employee_id: uuid.UUID
+    external_id: str | None
+    address: str | None
+    name: str | None
+    locale: str | None
+    active: bool
+    opted_out: bool
+    live: bool
+
+    def event(self, channel: Channel = Channel.EMAIL) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "message_id": self.message["id"],
+            "channel": channel.value,
+            "employee_id": self.employee_id,
+            "employee_external_id": self.external_id,
+        }
+
+
+async def email_items(
+    session: AsyncSession, claim_id: uuid.UUID, *, now: datetime
+) -> list[EmailItem]:
+    """The claimed e-mails with what sending them needs: recipient, message, opt-out."""
+    opted_out = exists().where(
+        OptOut.employee_id == Delivery.employee_id, OptOut.channel == Channel.EMAIL.value
+    )
+    rows = (
+        await session.execute(
+            select(
+                Delivery.id,
+                Delivery.attempts,
+                Delivery.first_attempt_at,
+                Delivery.message_id,
+                Delivery.employee_id,
+                Employee.external_id,
+                Employee.email,
+                Employee.display_name,
+                Employee.locale,
+                Employee.active,
+                opted_out.label("opted_out"),
+                rules.live(now).label("live"),
+            )
+            .join(Message, Message.id == Delivery.message_id)
+            .outerjoin(Employee, Employee.id == Delivery.employee_id)
+            .where(Delivery.claim_id == claim_id)
+            .order_by(Delivery.id)
+        )
+    ).all()
+    message_ids = {r.message_id for r in rows}
+    messages = {
+        m.id: dict(m._mapping)
+        for m in (
+            await session.execute(
+                select(*(getattr(Message, f) for f in _MESSAGE_FIELDS)).where(
+                    Message.id.in_(message_ids)
+                )
+            )
+        ).all()
+    }
+    return [
+        EmailItem(
+            delivery_id=r.id,
+            attempts=r.attempts,
+            first_attempt_at=r.first_attempt_at,
+            message=messages[r.message_id],
+            employee_id=r.employee_id,
+            external_id=r.external_id,
+            address=r.email,
+            name=r.display_name,
+            locale=r.locale,
+            active=bool(r.active),
+            opted_out=bool(r.opted_out),
+            live=bool(r.live),
+        )
+        for r in rows
+    ]
+
+
+def _not_to_send(item: EmailItem) -> Outcome | None:
+    """The outcome of an e-mail that is not to go out, or None."""
+    if not item.live:
+        return Outcome(item.delivery_id, "cancelled", error="the message is no longer live")
+    if item.external_id is None or not item.active:
+        return Outcome(item.delivery_id, "cancelled", error="the employee is not active")
+    if item.opted_out and not item.message["requires_acknowledgement"]:
+        return Outcome(item.delivery_id, "cancelled", error="the employee unsubscribed")
+    if not item.address:
+        return Outcome(
+            item.delivery_id,
+            "failed",
+            error="the employee has no e-mail address",
+            attempts=item.attempts,
+            event=item.event(),
+        )
+    return None
+
+
+class EmailSender:
+    """Sends claimed e-mails over a pool kept for the length of a run."""
+
+    def __init__(self, settings: Settings, templates: email.Templates) -> None:
+        server = settings.smtp
+        assert server is not None and settings.email_from
+        self.settings = settings
+        self.templates = templates
+        self.pool = email.SMTPPool(
+            server, size=settings.smtp_max_connections, timeout=settings.smtp_timeout_seconds
+        )
+        self.header_from = settings.email_from
+        self.envelope_from = parseaddr(settings.email_from)[1]
+
+    def compose(self, item: EmailItem, now: datetime, date: str) -> tuple[bytes, str]:
+        template = self.templates.for_recipient(item.message, item.locale)
+        link = link_for(item.delivery_id, self.settings, now=now)
+        unsubscribe = None if item.message["requires_acknowledgement"] else f"{link}/unsubscribe"
+        data = email.compose(
+            template,
+            sender=self.header_from,
+            to_address=item.address or "",
+            to_name=item.name,
+            message_id=email.message_id_header(
+                item.delivery_id, item.message["id"], self.envelope_from
+            ),
+            link=link,
+            unsubscribe=unsubscribe,
+            date=date,
+        )
+        return data, template.locale
+
+    async def send_batch(self, items: list[EmailItem], recorder: Recorder, now: datetime) -> None:
+        date = email.smtp_date()
+        unreachable = False
+
+        async def _one(item: EmailItem) -> None:
+            nonlocal unreachable
+            skipped = _not_to_send(item)
+            if skipped is not None:
+                recorder.add(skipped)
+                return
+            if unreachable:
+                recorder.add(Outcome(item.delivery_id, "released"))
+                return
+            data, locale = self.compose(item, now, date)
+            assert item.address
+            result = await self.pool.send(self.envelope_from, item.address, data)
+            if result.ok:
+                outcome = Outcome(
+                    item.delivery_id, "sent", locale=locale, version=item.message["version"]
+                )
+            elif unreachable:  # another send found it down first: this one is given back
+                outcome = Outcome(item.delivery_id, "released")
+            else:
+                unreachable = unreachable or result.unreachable
+                outcome = Outcome(
+                    item.delivery_id,
+                    "failed" if result.permanent else "retry",
+                    error=result.error,
+                    attempts=item.attempts,
+                    first_attempt_at=item.first_attempt_at,
+                    event=item.event(),
+                )
+            recorder.add(outcome)
+
+        await asyncio.gather(*(_one(item) for item in items))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+async def send_once(
+    db: Database,
+    settings: Settings,
+    sender: EmailSender,
+    *,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Claim one batch of due e-mails, send them, record the results; return the counts by
+    result (empty when nothing was due). `now` stands in for the clock (tests)."""
+    start = now or utcnow()
+    t0 = time.monotonic()
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - t0)
+
+    async with db.session_scope() as session:
+        claim_id = await claim(session, settings, channel=Channel.EMAIL, now=start)
+        items = await email_items(session, claim_id, now=start) if claim_id else []
+    if claim_id is None:
+        return {}
+    recorder = Recorder(db, settings, claim_id, clock, Channel.EMAIL)
+    recorder.start()
+    try:
+        await sender.send_batch(items, recorder, start)
+    finally:
+        await recorder.close()
+    return dict(recorder.counts)
+
+
+async def run_sender(
+    db: Database, settings: Settings, templates: email.Templates, *, now: datetime | None = None
+) -> int:
+    """What the scheduler calls: send what is due, batch after batch, for at most
+    `delivery_pass_seconds`; refresh the lag gauge. Returns the e-mails handled."""
+    handled = 0
+    if settings.smtp is not None:
+        sender = EmailSender(settings, templates)
+        started = time.monotonic()
+        try:
+            for _ in range(MAX_BATCHES_PER_RUN):
+                counts = await send_once(db, settings, sender, now=now)
+                handled += sum(counts.values())
+                attempted = sum(n for result, n in counts.items() if result != "released")
+                if not counts or counts.get("released") or attempted == 0:
+                    break
+                if time.monotonic() - started > settings.delivery_pass_seconds:
+                    break
+        finally:
+            await sender.close()
+    await refresh_lag(db)
+    return handled
+
+
+async def refresh_lag(db: Database) -> float:
+    """Seconds since the oldest due, unsent delivery became due (0 when none is waiting)."""
+    now = utcnow()
+    async with db.session_scope(write=False) as session:
+        oldest = await session.scalar(
+            select(func.min(Delivery.not_before)).where(
+                MAY_BE_SENT, Delivery.state == PLANNED, Delivery.not_before <= now
+            )
+        )
+    lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+    DELIVERY_LAG.set(lag)
+    return lag
+
+
+def sender_job(db: Database, settings: Settings):
+    """`run_sender` as a scheduler job; sending happens outside the scheduler's transaction."""
+    templates = email.Templates()
+
+    async def _job(_session: AsyncSession) -> int:
+        return await run_sender(db, settings, templates)
+
+    return _job
