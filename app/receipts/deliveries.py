@@ -13,15 +13,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Uuid, cast, literal, null, select
+from sqlalchemy import Integer, String, Uuid, cast, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core import sql
 from app.core.database import UTCDateTime
-from app.core.errors import ValidationFailed, field_error
+from app.core.errors import NotFound, ValidationFailed, field_error
+from app.core.pagination import Page, PageParams, keyset, make_page
+from app.core.principal import Principal
+from app.employees.models import Employee
 from app.messages.models import Message
-from app.receipts.models import Channel, ChatTarget, Delivery, DeliveryState, Recipient
+from app.receipts.models import (
+    PENDING_STATES,
+    Channel,
+    ChatTarget,
+    Delivery,
+    DeliveryState,
+    Recipient,
+)
+from app.receipts.schemas import ChannelCounts, DeliveryOut, DeliveryStateFilter
 
 _D = Delivery.__table__
 _R = Recipient.__table__.c
@@ -125,3 +136,84 @@ async def plan_late_joiners(
         )
     )
     await session.execute(_INSERT_DELIVERIES[session].from_select(PLAN_COLUMNS, rows))
+
+
+# --- what the comms team sees ----------------------------------------------------------------
+
+STATE_FILTERS: dict[DeliveryStateFilter, tuple[str, ...]] = {
+    DeliveryStateFilter.PENDING: tuple(s.value for s in PENDING_STATES),
+    DeliveryStateFilter.SENT: (DeliveryState.SENT.value,),
+    DeliveryStateFilter.FAILED: (DeliveryState.FAILED.value,),
+    DeliveryStateFilter.CANCELLED: (DeliveryState.CANCELLED.value,),
+}
+
+
+def counts_of(state: Any) -> dict[str, ColumnElement[int]]:
+    """The `ChannelCounts` figures as aggregates over delivery rows (`state` their column;
+    rows of an outer join without a delivery count nowhere)."""
+    return {
+        "planned": func.count(state),
+        "sent": sql.count_when(state == DeliveryState.SENT.value),
+        "failed": sql.count_when(state == DeliveryState.FAILED.value),
+        "pending": sql.count_when(state.in_(STATE_FILTERS[DeliveryStateFilter.PENDING])),
+        "cancelled": sql.count_when(state == DeliveryState.CANCELLED.value),
+    }
+
+
+async def channel_counts(
+    session: AsyncSession, *, message_id: uuid.UUID, channels: Sequence[str]
+) -> dict[str, ChannelCounts]:
+    """Per channel the message names (other than the feed): its deliveries' figures."""
+    wanted = [c for c in channels if c != Channel.FEED]
+    if not wanted:
+        return {}
+    figures = counts_of(Delivery.state)
+    rows = (
+        await session.execute(
+            select(Delivery.channel, *(f.label(name) for name, f in figures.items()))
+            .where(Delivery.message_id == message_id)
+            .group_by(Delivery.channel)
+        )
+    ).all()
+    found = {r.channel: ChannelCounts(**{name: getattr(r, name) for name in figures}) for r in rows}
+    empty = ChannelCounts(planned=0, sent=0, failed=0, pending=0, cancelled=0)
+    return {channel: found.get(channel, empty) for channel in wanted}
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    _principal: Principal,
+    *,
+    message_id: uuid.UUID,
+    page: PageParams,
+    channel: Channel | None = None,
+    state: DeliveryStateFilter | None = None,
+) -> Page[DeliveryOut]:
+    """A message's deliveries in the order they were planned; 404 for no such message."""
+    if await session.scalar(select(Message.id).where(Message.id == message_id)) is None:
+        raise NotFound("No message with this id.")
+    stmt = (
+        select(Delivery, Employee.external_id, Employee.email)
+        .outerjoin(Employee, Employee.id == Delivery.employee_id)
+        .where(Delivery.message_id == message_id)
+    )
+    if channel is not None:
+        stmt = stmt.where(Delivery.channel == channel.value)
+    if state is not None:
+        stmt = stmt.where(Delivery.state.in_(STATE_FILTERS[state]))
+    rows = (await session.execute(keyset(stmt, page, [Delivery.id], descending=False))).all()
+
+    def out(row: Any) -> DeliveryOut:
+        d = row.Delivery
+        return DeliveryOut(
+            **{name: getattr(d, name) for name in _DELIVERY_OUT_COLUMNS},
+            employee_external_id=row.external_id,
+            email=row.email,
+        )
+
+    return make_page(rows, page, lambda r: (r.Delivery.id,), out)
+
+
+_DELIVERY_OUT_COLUMNS = tuple(
+    name for name in DeliveryOut.model_fields if name not in ("employee_external_id", "email")
+)

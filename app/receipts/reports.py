@@ -27,10 +27,13 @@ from app.core.sql import count_when
 from app.employees.models import Employee
 from app.messages.models import Message
 from app.receipts import rules
-from app.receipts.models import Recipient
+from app.receipts.deliveries import channel_counts, counts_of
+from app.receipts.models import Channel, Delivery, Recipient
 from app.receipts.schemas import (
+    ChannelCounts,
     GroupStats,
     MessageStats,
+    ReadVia,
     RecipientOut,
     RecipientState,
 )
@@ -38,6 +41,8 @@ from app.reports.aggregates import OTHER, GroupBy, partition, ratio
 
 CSV_BATCH = 2_000
 COUNTS = ("recipients", "read", "acknowledged", "pending", "overdue")
+CHANNEL_COUNTS = tuple(ChannelCounts.model_fields)
+GROUP_COUNTS = (*COUNTS, "read_email", *(f"email_{k}" for k in CHANNEL_COUNTS))
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class MessageFacts:
     requires_acknowledgement: bool
     version: int
     acknowledgement_version: int
+    channels: tuple[str, ...] = (Channel.FEED.value,)
 
 
 async def message_facts(
@@ -61,12 +67,13 @@ async def message_facts(
                 Message.requires_acknowledgement,
                 Message.version,
                 Message.acknowledgement_version,
+                Message.channels,
             ).where(Message.id == message_id)
         )
     ).one_or_none()
     if row is None:
         raise NotFound("No message with this id.")
-    return MessageFacts(*row)
+    return MessageFacts(*row[:4], channels=tuple(row.channels or ()))
 
 
 def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState, Any]:
@@ -94,8 +101,17 @@ def _of_message(facts: MessageFacts, *columns: Any) -> Select:
 
 
 def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
+    """The figures of `ReceiptCounts` (and of a group's e-mails and reads, when counted)."""
+    extra: dict[str, Any] = {}
+    if "read_email" in counts:
+        extra["read_via"] = ReadVia(
+            feed=counts["read"] - counts["read_email"], email=counts["read_email"]
+        )
+    if "email_planned" in counts:
+        extra["email"] = ChannelCounts(**{k: counts[f"email_{k}"] for k in CHANNEL_COUNTS})
     return {
-        **counts,
+        **{k: counts[k] for k in COUNTS},
+        **extra,
         "read_rate": ratio(counts["read"], counts["recipients"]),
         "acknowledgement_rate": (
             ratio(counts["acknowledged"], counts["recipients"])
@@ -109,17 +125,33 @@ def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None
     """The one aggregate behind `message_stats`: a row of counts (per group with `group_by`)."""
     required, version = facts.requires_acknowledgement, facts.acknowledgement_version
     read = Recipient.read_at.is_not(None)
+    read_email = count_when(Recipient.read_channel == Channel.EMAIL.value).label("read_email")
     if group_by is not None:
         key: ColumnElement = getattr(Employee, group_by.value)
-        return _of_message(
-            facts,
-            key.label("key"),
-            func.count().label("recipients"),
-            count_when(read).label("read"),
-            count_when(rules.acknowledged(version)).label("acknowledged"),
-            count_when(rules.pending(required, version)).label("pending"),
-            count_when(rules.overdue(now, required, version)).label("overdue"),
-        ).group_by(key)
+        # each recipient has at most one e-mail (the unique constraint): no row is repeated
+        email = counts_of(Delivery.state)
+        return (
+            _of_message(
+                facts,
+                key.label("key"),
+                func.count().label("recipients"),
+                count_when(read).label("read"),
+                count_when(rules.acknowledged(version)).label("acknowledged"),
+                count_when(rules.pending(required, version)).label("pending"),
+                count_when(rules.overdue(now, required, version)).label("overdue"),
+                read_email,
+                *(figure.label(f"email_{name}") for name, figure in email.items()),
+            )
+            .outerjoin(
+                Delivery,
+                and_(
+                    Delivery.message_id == Recipient.message_id,
+                    Delivery.channel == Channel.EMAIL.value,
+                    Delivery.employee_id == Recipient.employee_id,
+                ),
+            )
+            .group_by(key)
+        )
     # Without groups no employee column is needed but `active`: count the message's recipient
     # rows alone (awaiting, and awaiting past due), then take away those of deactivated
     # employees, who are never pending (few, found through the index on `active`). Joining
@@ -133,6 +165,7 @@ def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None
             count_when(rules.acknowledged(version)).label("acknowledged"),
             count_when(awaiting).label("awaiting"),
             count_when(late).label("late"),
+            read_email,
         )
         .where(Recipient.message_id == facts.id)
         .subquery("everyone")
@@ -148,6 +181,7 @@ def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None
         everyone.c.acknowledged,
         (everyone.c.awaiting - gone.c.awaiting).label("pending"),
         (everyone.c.late - gone.c.late).label("overdue"),
+        everyone.c.read_email,
     ).select_from(everyone.join(gone, true()))
 
 
@@ -169,12 +203,14 @@ async def message_stats(
         "version": facts.version,
         "acknowledgement_version": facts.acknowledgement_version,
         "as_of": now,
+        "channels": await channel_counts(session, message_id=facts.id, channels=facts.channels),
     }
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:
         return MessageStats(**about, **_with_rates(dict(rows[0]._mapping), facts))
-    groups = {row.key: {name: getattr(row, name) for name in COUNTS} for row in rows}
+    groups = {row.key: {name: getattr(row, name) for name in GROUP_COUNTS} for row in rows}
     totals = {name: sum(g[name] for g in groups.values()) for name in COUNTS}
+    totals["read_email"] = sum(g["read_email"] for g in groups.values())
     folded = partition(groups, size=lambda g: g["recipients"], minimum=min_group_size)
     shown = [GroupStats(key=key, **_with_rates(groups[key], facts)) for key in folded.shown]
     if folded.other_size:

@@ -8,8 +8,11 @@ from app.auth.dependencies import MessagesWrite, ReceiptsRead
 from app.core.config import AppSettings
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep, WriteSessionDep
-from app.receipts import links, reminders, reports
+from app.receipts import deliveries, links, reminders, reports
+from app.receipts.models import Channel
 from app.receipts.schemas import (
+    DeliveryOut,
+    DeliveryStateFilter,
     MessageStats,
     RecipientOut,
     RecipientState,
@@ -89,6 +92,25 @@ async def list_recipients(
         headers={
             "Content-Disposition": f'attachment; filename="recipients-{message_id}{suffix}.csv"'
         },
+    )
+
+
+@router.get(
+    "/{message_id}/deliveries",
+    operation_id="listMessageDeliveries",
+    summary="A message's e-mails and chat posts and where each stands",
+    responses=NOT_FOUND,
+)
+async def list_deliveries(
+    message_id: uuid.UUID,
+    session: SessionDep,
+    principal: ReceiptsRead,
+    page: Pagination,
+    channel: Channel | None = None,
+    state: DeliveryStateFilter | None = None,
+) -> Page[DeliveryOut]:
+    return await deliveries.list_deliveries(
+        session, principal, message_id=message_id, page=page, channel=channel, state=state
     )
 
 

@@ -34,12 +34,33 @@ class ReceiptCounts(BaseModel):
     )
 
 
+class ChannelCounts(BaseModel):
+    """Deliveries on one channel (e-mail, chat)."""
+
+    planned: int = Field(description="Deliveries planned (every one, whatever became of it).")
+    sent: int
+    failed: int = Field(description="Rejected, or given up on after the retry period.")
+    pending: int = Field(description="Not sent yet: planned, held or being sent.")
+    cancelled: int = Field(
+        description="Not sent on purpose: the message closed, the employee left or opted out."
+    )
+
+
+class ReadVia(BaseModel):
+    """Where recipients first read the message."""
+
+    feed: int = Field(description="In the feed (an intranet page), or by acknowledging.")
+    email: int = Field(description="Through the tracked link of the e-mail.")
+
+
 class GroupStats(ReceiptCounts):
     key: str | None = Field(
         description=f"The attribute's value (null: not set), or `{OTHER}` for the groups "
         "too small to show on their own, merged.",
         examples=["Retail", OTHER],
     )
+    email: ChannelCounts = Field(description="The group's e-mails.")
+    read_via: ReadVia
 
 
 class MessageStats(ReceiptCounts):
@@ -52,6 +73,11 @@ class MessageStats(ReceiptCounts):
         description="Acknowledgements of this version or later count as current."
     )
     as_of: datetime = Field(description="The time `overdue` was computed at.")
+    channels: dict[str, ChannelCounts] = Field(
+        description="Deliveries per channel other than the feed (`email`, `chat`), for the "
+        "channels the message names."
+    )
+    read_via: ReadVia
     group_by: GroupBy | None = None
     min_group_size: int | None = Field(
         default=None,
@@ -115,3 +141,31 @@ class ReminderSent(BaseModel):
     message_id: uuid.UUID
     event_id: uuid.UUID
     pending: int = Field(description="Recipients who have not acknowledged the current version.")
+
+
+class DeliveryStateFilter(StrEnum):
+    PENDING = "pending"  # planned, held or being sent
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryOut(BaseModel):
+    """One e-mail to an employee, or one post to a chat target, and where it stands."""
+
+    id: int
+    channel: str = Field(examples=["email", "chat"])
+    state: str = Field(
+        description="`planned` (waiting), `held`, `sending`, `sent`, `failed` or `cancelled`."
+    )
+    employee_external_id: str | None = Field(description="E-mail: the recipient.")
+    email: str | None = Field(description="E-mail: the recipient's address now.")
+    chat_target_id: uuid.UUID | None = Field(description="Chat: the team channel.")
+    attempts: int
+    not_before: datetime = Field(description="When it may be sent (next).")
+    last_error: str | None = Field(description="The last failure, e.g. the SMTP server's reply.")
+    reason: str | None = Field(description="Why it is held or was cancelled.")
+    version: int = Field(description="The content version planned, then the one sent.")
+    locale: str | None = Field(description="The locale it was sent in.")
+    planned_at: datetime
+    sent_at: datetime | None
