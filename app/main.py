@@ -27,7 +27,7 @@ from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
 from app.receipts.reminders import due_reminders_job
-from app.receipts.router import links_router
+from app.receipts.router import chat_router, links_router
 from app.receipts.router import messages_router as receipts_messages_router
 from app.receipts.router import router as receipts_router
 from app.receipts.sender import sender_job
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         receipts_router,
         receipts_messages_router,
         links_router,
+        chat_router,
         tokens_router,
         audit_router,
         webhooks_router,

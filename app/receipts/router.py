@@ -4,13 +4,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from app.auth.dependencies import MessagesWrite, ReceiptsRead
+from app.auth.dependencies import MessagesWrite, ReceiptsRead, WebhooksAdmin
 from app.core.config import AppSettings
+from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep, WriteSessionDep
-from app.receipts import deliveries, links, reminders, reports
+from app.receipts import chat_targets, deliveries, links, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
+    ChatTargetCreate,
+    ChatTargetOut,
     DeliveryOut,
     DeliveryStateFilter,
     MessageStats,
@@ -24,6 +27,9 @@ router = APIRouter(prefix="/v1/messages", tags=["receipts"])
 # what acts on a message's recipients is documented with the messages
 messages_router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
+# team channels messages are posted to: administered with the webhooks
+chat_router = APIRouter(prefix="/v1/chat-targets", tags=["webhooks"])
+CHAT_NOT_FOUND = {404: {"description": "No chat target with this id."}}
 # the tracked links of e-mails: public, answered with pages, never with JSON
 links_router = APIRouter(tags=["receipts"])
 
@@ -218,3 +224,55 @@ async def unsubscribe(token: str, session: SessionDep, settings: AppSettings) ->
     if not await links.unsubscribe(session, token=token, settings=settings):
         return _dead_link()
     return HTMLResponse(UNSUBSCRIBED, headers=_NO_STORE)
+
+
+@chat_router.post(
+    "",
+    status_code=201,
+    operation_id="createChatTarget",
+    summary="Add a team channel (Teams workflow or Slack incoming webhook) to post messages to",
+    responses={422: {"description": "Invalid, or a URL the SSRF guard refuses."}},
+)
+async def create_chat_target(
+    data: ChatTargetCreate,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: AppSettings,
+    response: Response,
+) -> ChatTargetOut:
+    target = await chat_targets.create_chat_target(session, principal, data=data, settings=settings)
+    created(response, f"/v1/chat-targets/{target.id}")
+    return target
+
+
+@chat_router.get("", operation_id="listChatTargets", summary="List chat targets")
+async def list_chat_targets(
+    session: SessionDep, principal: WebhooksAdmin, page: Pagination
+) -> Page[ChatTargetOut]:
+    return await chat_targets.list_chat_targets(session, principal, page=page)
+
+
+@chat_router.get(
+    "/{target_id}",
+    operation_id="getChatTarget",
+    summary="Read a chat target",
+    responses=CHAT_NOT_FOUND,
+)
+async def get_chat_target(
+    target_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
+) -> ChatTargetOut:
+    return await chat_targets.get_chat_target(session, principal, target_id=target_id)
+
+
+@chat_router.delete(
+    "/{target_id}",
+    status_code=204,
+    operation_id="deleteChatTarget",
+    summary="Remove a chat target (its posts not sent yet go with it)",
+    responses=CHAT_NOT_FOUND,
+)
+async def delete_chat_target(
+    target_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin
+) -> Response:
+    await chat_targets.delete_chat_target(session, principal, target_id=target_id)
+    return Response(status_code=204)

@@ -169,3 +169,33 @@ class DeliveryOut(BaseModel):
     locale: str | None = Field(description="The locale it was sent in.")
     planned_at: datetime
     sent_at: datetime | None
+
+
+class ChatKind(StrEnum):
+    TEAMS = "teams"
+    SLACK = "slack"
+
+
+class ChatTargetCreate(BaseModel):
+    """A team channel: a Teams workflow webhook URL or a Slack incoming webhook URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["Retail team (Teams)"])
+    kind: ChatKind
+    url: str = Field(
+        max_length=2000,
+        description="https:// to a public address (the webhooks' SSRF guard decides).",
+    )
+    locale: LocaleTag = Field(default="en", description="The language posts are made in.")
+
+
+class ChatTargetOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: ChatKind
+    url: str = Field(description="A credential: whoever has it can post to the channel.")
+    locale: str
+    active: bool
+    created_by: str
+    created_at: datetime

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
+import httpx
 from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,12 +38,13 @@ from app.core import retry
 from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.employees.models import Employee
+from app.messages.locales import localize, preferences
 from app.messages.models import Message
 from app.receipts import rules
-from app.receipts.channels import email
-from app.receipts.links import link_for
+from app.receipts.channels import chat, email
+from app.receipts.links import intranet_url, link_for
 from app.receipts.metrics import DELIVERY_LAG, SENT
-from app.receipts.models import Channel, Delivery, DeliveryState, OptOut
+from app.receipts.models import Channel, ChatTarget, Delivery, DeliveryState, OptOut
 from app.webhooks.models import EventType
 from app.webhooks.outbox import emit_many
 
@@ -450,6 +452,135 @@ class EmailSender:
         await self.pool.close()
 
 
+# --- chat ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatItem:
+    delivery_id: int
+    attempts: int
+    first_attempt_at: datetime | None
+    message: dict[str, Any]
+    live: bool
+    target_id: uuid.UUID
+    kind: str
+    url: str
+    locale: str
+    active: bool
+
+
+async def chat_items(
+    session: AsyncSession, claim_id: uuid.UUID, *, now: datetime
+) -> list[ChatItem]:
+    rows = (
+        await session.execute(
+            select(
+                Delivery.id,
+                Delivery.attempts,
+                Delivery.first_attempt_at,
+                Delivery.chat_target_id,
+                ChatTarget.kind,
+                ChatTarget.url,
+                ChatTarget.locale.label("target_locale"),
+                ChatTarget.active,
+                rules.live(now).label("live"),
+                *(getattr(Message, f).label(f"m_{f}") for f in _MESSAGE_FIELDS),
+            )
+            .join(Message, Message.id == Delivery.message_id)
+            .join(ChatTarget, ChatTarget.id == Delivery.chat_target_id)
+            .where(Delivery.claim_id == claim_id)
+            .order_by(Delivery.id)
+        )
+    ).all()
+    return [
+        ChatItem(
+            delivery_id=r.id,
+            attempts=r.attempts,
+            first_attempt_at=r.first_attempt_at,
+            message={f: getattr(r, f"m_{f}") for f in _MESSAGE_FIELDS},
+            live=bool(r.live),
+            target_id=r.chat_target_id,
+            kind=r.kind,
+            url=r.url,
+            locale=r.target_locale,
+            active=bool(r.active),
+        )
+        for r in rows
+    ]
+
+
+async def _post_one(
+    client: httpx.AsyncClient, item: ChatItem, settings: Settings, recorder: Recorder
+) -> None:
+    if not item.live:
+        recorder.add(Outcome(item.delivery_id, "cancelled", error="the message is no longer live"))
+        return
+    if not item.active:
+        recorder.add(Outcome(item.delivery_id, "cancelled", error="the chat target is inactive"))
+        return
+    m = item.message
+    locale, title, summary, _body = localize(
+        preferences(None, item.locale),
+        locale=m["locale"],
+        title=m["title"],
+        summary=m["summary"],
+        body=m["body"],
+        translations=m["translations"] or {},
+    )
+    link = intranet_url(settings, m["id"]) if settings.intranet_message_url else None
+    body = chat.payload(item.kind, title=title, summary=summary, link=link, locale=locale)
+    result = await chat.post(client, item.url, body, settings)
+    if result.ok:
+        recorder.add(Outcome(item.delivery_id, "sent", locale=locale, version=m["version"]))
+        return
+    event = {
+        "delivery_id": item.delivery_id,
+        "message_id": m["id"],
+        "channel": Channel.CHAT.value,
+        "chat_target_id": item.target_id,
+    }
+    recorder.add(
+        Outcome(
+            item.delivery_id,
+            "failed" if result.permanent else "retry",
+            error=result.error,
+            attempts=item.attempts,
+            first_attempt_at=item.first_attempt_at,
+            event=event,
+        )
+    )
+
+
+async def post_once(
+    db: Database, settings: Settings, client: httpx.AsyncClient, *, now: datetime | None = None
+) -> dict[str, int]:
+    """`send_once` for chat posts."""
+    start = now or utcnow()
+    t0 = time.monotonic()
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - t0)
+
+    async with db.session_scope() as session:
+        claim_id = await claim(session, settings, channel=Channel.CHAT, now=start)
+        items = await chat_items(session, claim_id, now=start) if claim_id else []
+    if claim_id is None:
+        return {}
+    recorder = Recorder(db, settings, claim_id, clock, Channel.CHAT)
+    recorder.start()
+    semaphore = asyncio.Semaphore(settings.webhook_max_concurrency)
+
+    async def _bounded(item: ChatItem) -> None:
+        async with semaphore:
+            await _post_one(client, item, settings, recorder)
+
+    try:
+        await asyncio.gather(*(_bounded(item) for item in items))
+    finally:
+        await recorder.close()
+    return dict(recorder.counts)
+
+
 # --- the job -------------------------------------------------------------------------------
 
 
@@ -502,7 +633,24 @@ async def run_sender(
                     break
         finally:
             await sender.close()
+    handled += await _run_chat(db, settings, now=now)
     await refresh_lag(db)
+    return handled
+
+
+async def _run_chat(db: Database, settings: Settings, *, now: datetime | None) -> int:
+    handled = 0
+    async with httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: the SSRF guard decides the route
+        timeout=settings.webhook_timeout_seconds,
+        limits=httpx.Limits(max_connections=settings.webhook_max_concurrency),
+    ) as client:
+        for _ in range(MAX_BATCHES_PER_RUN):
+            counts = await post_once(db, settings, client, now=now)
+            handled += sum(counts.values())
+            if sum(counts.values()) < settings.delivery_batch_size:
+                break
     return handled
 
 

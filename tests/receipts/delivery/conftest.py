@@ -10,6 +10,7 @@ from app.receipts.sender import run_sender
 from tests.conftest import TEST_JWT_SECRET
 from tests.receipts.delivery.smtp import SMTPServer
 from tests.receipts.helpers import World
+from tests.webhooks.conftest import receiver  # noqa: F401  (a real HTTP receiver, for chat)
 
 INTRANET = "https://intranet.example.com/news/{message_id}"
 LINK_SECRET = "link-secret-for-tests-at-least-32-bytes!"
