@@ -31,10 +31,10 @@ from email.utils import parseaddr
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import BigInteger, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import retry
+from app.core import retry, sql
 from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.employees.models import Employee
@@ -79,11 +79,23 @@ def _due(now: datetime) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    claim_id: uuid.UUID
+    ids: list[int]
+
+
+def _by_ids(session: AsyncSession) -> Any:
+    """`deliveries.id` in the list bound as `ids`: one array parameter on PostgreSQL, so a
+    batch of any size is the same prepared statement."""
+    return sql.in_bound_list(sql.dialect_of(session), Delivery.id, "ids", BigInteger())
+
+
 async def claim(
     session: AsyncSession, settings: Settings, *, channel: Channel, now: datetime
-) -> uuid.UUID | None:
-    """Mark up to a batch of due rows of `channel` `sending` under a new claim id; return it
-    (None when nothing is due)."""
+) -> Claimed | None:
+    """Mark up to a batch of due rows of `channel` `sending` under a new claim id; return
+    them (None when nothing is due)."""
     ids = (
         (
             await session.execute(
@@ -102,16 +114,17 @@ async def claim(
     claim_id = uuid.uuid4()
     await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids))
+        .where(_by_ids(session))
         .values(
             state=SENDING,
             attempts=Delivery.attempts + 1,
             claimed_until=now + timedelta(seconds=settings.delivery_lease_seconds),
             claim_id=claim_id,
             first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-        )
+        ),
+        {"ids": list(ids)},
     )
-    return claim_id
+    return Claimed(claim_id, list(ids))
 
 
 # --- outcomes ------------------------------------------------------------------------------
@@ -237,7 +250,8 @@ async def record(
         else:  # given back unattempted: this attempt does not count
             values = {"state": PLANNED, "attempts": Delivery.attempts - 1}
         await session.execute(
-            update(Delivery).where(mine, Delivery.id.in_(ids)).values(**values, **done)
+            update(Delivery).where(mine, _by_ids(session)).values(**values, **done),
+            {"ids": ids},
         )
     if failed:
         await _record_failed(session, mine, failed, done)
@@ -255,9 +269,10 @@ async def _record_failed(
             (
                 await session.execute(
                     update(Delivery)
-                    .where(mine, Delivery.id.in_(ids))
+                    .where(mine, _by_ids(session))
                     .values(state=DeliveryState.FAILED.value, last_error=error, **done)
-                    .returning(Delivery.id)
+                    .returning(Delivery.id),
+                    {"ids": ids},
                 )
             )
             .scalars()
@@ -302,9 +317,7 @@ class EmailItem:
         }
 
 
-async def email_items(
-    session: AsyncSession, claim_id: uuid.UUID, *, now: datetime
-) -> list[EmailItem]:
+async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime) -> list[EmailItem]:
     """The claimed e-mails with what sending them needs: recipient, message, opt-out."""
     opted_out = exists().where(
         OptOut.employee_id == Delivery.employee_id, OptOut.channel == Channel.EMAIL.value
@@ -327,8 +340,9 @@ async def email_items(
             )
             .join(Message, Message.id == Delivery.message_id)
             .outerjoin(Employee, Employee.id == Delivery.employee_id)
-            .where(Delivery.claim_id == claim_id)
-            .order_by(Delivery.id)
+            .where(_by_ids(session), Delivery.claim_id == claimed.claim_id)
+            .order_by(Delivery.id),
+            {"ids": claimed.ids},
         )
     ).all()
     message_ids = {r.message_id for r in rows}
@@ -469,9 +483,7 @@ class ChatItem:
     active: bool
 
 
-async def chat_items(
-    session: AsyncSession, claim_id: uuid.UUID, *, now: datetime
-) -> list[ChatItem]:
+async def chat_items(session: AsyncSession, claimed: Claimed, *, now: datetime) -> list[ChatItem]:
     rows = (
         await session.execute(
             select(
@@ -488,8 +500,9 @@ async def chat_items(
             )
             .join(Message, Message.id == Delivery.message_id)
             .join(ChatTarget, ChatTarget.id == Delivery.chat_target_id)
-            .where(Delivery.claim_id == claim_id)
-            .order_by(Delivery.id)
+            .where(_by_ids(session), Delivery.claim_id == claimed.claim_id)
+            .order_by(Delivery.id),
+            {"ids": claimed.ids},
         )
     ).all()
     return [
@@ -562,11 +575,11 @@ async def post_once(
         return start + timedelta(seconds=time.monotonic() - t0)
 
     async with db.session_scope() as session:
-        claim_id = await claim(session, settings, channel=Channel.CHAT, now=start)
-        items = await chat_items(session, claim_id, now=start) if claim_id else []
-    if claim_id is None:
+        claimed = await claim(session, settings, channel=Channel.CHAT, now=start)
+        items = await chat_items(session, claimed, now=start) if claimed else []
+    if claimed is None:
         return {}
-    recorder = Recorder(db, settings, claim_id, clock, Channel.CHAT)
+    recorder = Recorder(db, settings, claimed.claim_id, clock, Channel.CHAT)
     recorder.start()
     semaphore = asyncio.Semaphore(settings.webhook_max_concurrency)
 
@@ -600,11 +613,11 @@ async def send_once(
         return start + timedelta(seconds=time.monotonic() - t0)
 
     async with db.session_scope() as session:
-        claim_id = await claim(session, settings, channel=Channel.EMAIL, now=start)
-        items = await email_items(session, claim_id, now=start) if claim_id else []
-    if claim_id is None:
+        claimed = await claim(session, settings, channel=Channel.EMAIL, now=start)
+        items = await email_items(session, claimed, now=start) if claimed else []
+    if claimed is None:
         return {}
-    recorder = Recorder(db, settings, claim_id, clock, Channel.EMAIL)
+    recorder = Recorder(db, settings, claimed.claim_id, clock, Channel.EMAIL)
     recorder.start()
     try:
         await sender.send_batch(items, recorder, start)
