@@ -124,10 +124,9 @@ def peak_rss_mb() -> float:
 
 
 async def sink_ceiling(port: int, connections: int, count: int, size: int) -> float:
-    data = (
-        b"From: bench@example.com\r\nTo: x@example.com\r\nSubject: ceiling\r\n\r\n"
-        + (b"x" * 74 + b"\r\n") * max(1, (size - 64) // 76)
-    )
+    data = b"From: bench@example.com\r\nTo: x@example.com\r\nSubject: ceiling\r\n\r\n" + (
+        b"x" * 74 + b"\r\n"
+    ) * max(1, (size - 64) // 76)
     per = count // connections
 
     async def _one() -> None:
