@@ -36,7 +36,10 @@ def created(response: Response, location: str) -> None:
 
 IfMatch = Annotated[
     str | None,
-    Header(description="The `ETag` you last read; 412 when the resource changed since."),
+    Header(
+        alias="If-Match",
+        description="The `ETag` you last read; 412 when the resource changed since.",
+    ),
 ]
 PRECONDITION_FAILED = {412: {"description": "`If-Match` does not match the current `ETag`."}}
 

@@ -32,6 +32,7 @@ from app.core.principal import Principal
 from app.core.session import SessionDep
 
 KEY_LIFETIME = timedelta(hours=24)
+KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # headers of the first answer that a replay repeats
 KEPT_HEADERS = ("location", "etag")
@@ -57,7 +58,7 @@ class IdempotencyKey(SQLModel, table=True):
 KeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
+        alias=KEY_HEADER,
         min_length=1,
         max_length=255,
         pattern=r"^[!-~]+$",
@@ -120,7 +121,7 @@ class Idempotency:
             raise ValidationFailed(
                 [
                     field_error(
-                        "header.idempotency-key",
+                        f"header.{KEY_HEADER}",
                         "was used for another request (a different body or path) in the last "
                         "24 hours; use a new key for a new request",
                     )

@@ -42,6 +42,15 @@ class ValidationProblem(Problem):
     errors: list[FieldError] = Field(description="Every bad field, not only the first.")
 
 
+class MediaTypeProblem(Problem):
+    """A 415: the body is in a media type the operation does not read."""
+
+    accepted_media_types: list[str] = Field(
+        description="What the operation reads, e.g. `application/json`.",
+        examples=[["application/json"]],
+    )
+
+
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -70,9 +79,19 @@ _SHARED: dict[str, tuple[str, dict[str, Any]]] = {
         {"description": "`If-Match` does not match the current `ETag`; read it again."},
     ),
     "413": ("PayloadTooLarge", {"description": "The body is larger than the route accepts."}),
+    "415": (
+        "UnsupportedMediaType",
+        {
+            "description": "The body is not sent as `application/json` (`accepted_media_types` "
+            "lists what is); on a PATCH, `Accept-Patch` says it too."
+        },
+    ),
     "422": (
         "ValidationFailed",
-        {"description": "A value is not valid: `errors` names each bad field."},
+        {
+            "description": "A value is not valid, or a query parameter is not one the operation "
+            "takes: `errors` names each bad field."
+        },
     ),
     "429": (
         "TooManyRequests",
@@ -94,8 +113,11 @@ _SHARED: dict[str, tuple[str, dict[str, Any]]] = {
 _CREDENTIAL_ERRORS = ("401", "403", "429", "503")
 
 
+_PROBLEM_SCHEMAS = {"415": "MediaTypeProblem", "422": "ValidationProblem"}
+
+
 def _problem_content(code: str) -> dict[str, Any]:
-    name = "ValidationProblem" if code == "422" else "Problem"
+    name = _PROBLEM_SCHEMAS.get(code, "Problem")
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{name}"}}}
 
 
@@ -107,7 +129,7 @@ def document_errors(document: dict[str, Any], formats: ErrorFormats) -> dict[str
     """Describe the error responses of every problem+json operation, in place."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (FieldError, Problem, ValidationProblem):
+    for model in (FieldError, Problem, ValidationProblem, MediaTypeProblem):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -125,13 +147,14 @@ def document_errors(document: dict[str, Any], formats: ErrorFormats) -> dict[str
                     responses.setdefault(code, _shared(code))
             if "requestBody" in operation:
                 responses.setdefault("413", _shared("413"))
+                responses.setdefault("415", _shared("415"))
+            # any operation refuses a query parameter it does not declare
+            responses["422"] = _shared("422")
             parameters = operation.get("parameters", [])
             if any(p["in"] == "path" for p in parameters):
                 responses.setdefault("404", _shared("404"))
             if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):
                 responses.setdefault("412", _shared("412"))
-            if "422" in responses:
-                responses["422"] = _shared("422")
             for code, response in responses.items():
                 if code[0] in "45" and "$ref" not in response:
                     response["content"] = _problem_content(code)

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 AcceptLanguage = Annotated[
     str | None,
     Header(
+        alias="Accept-Language",
         description="Preferred locales with q-values, e.g. `es-MX, es;q=0.9, en;q=0.5`; "
         "then the caller's own locale, then the message's, are used.",
     ),

@@ -21,7 +21,7 @@ from app.employees.service import AlreadyTaken
 from app.scim.schemas import ERROR_SCHEMA, SCIM_MEDIA_TYPE, SCIM_PREFIX
 
 # Headers of the error that a SCIM client needs too.
-_KEPT_HEADERS = ("www-authenticate", "allow", "retry-after")
+_KEPT_HEADERS = ("www-authenticate", "allow", "retry-after", "accept-patch")
 _ATTRIBUTES = {"external_id": "externalId", "email": "emails", "user_name": "userName"}
 # Request-validation errors that mean "this body is not a SCIM JSON object at all".
 _SYNTAX_ERRORS = {"missing", "dict_type", "model_attributes_type"}

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from app.auth.dependencies import EmployeesWrite
 from app.core.http import created, set_etag
@@ -50,11 +50,30 @@ def _errors_without_body_route(*descriptions: dict[int | str, str]) -> dict[int 
     }
 
 
+_Ignored = Annotated[str | None, Query(include_in_schema=False)]
+
+
+async def _rfc7644_query_parameters(
+    _filter: Annotated[_Ignored, Query(alias="filter")] = None,
+    _sort_by: Annotated[_Ignored, Query(alias="sortBy")] = None,
+    _sort_order: Annotated[_Ignored, Query(alias="sortOrder")] = None,
+    _start_index: Annotated[_Ignored, Query(alias="startIndex")] = None,
+    _count: Annotated[_Ignored, Query(alias="count")] = None,
+    _attributes: Annotated[_Ignored, Query(alias="attributes")] = None,
+    _excluded_attributes: Annotated[_Ignored, Query(alias="excludedAttributes")] = None,
+) -> None:
+    """The query parameters of RFC 7644 §3.4.2, which SCIM clients may send to any endpoint:
+    one that has no use for a parameter ignores it (§4 says the discovery endpoints SHALL),
+    as `GET /Users` ignores `sortBy` (sorting is not supported). Declared here, undocumented,
+    so that only other names are refused as unknown (400 `invalidValue`)."""
+
+
 router = APIRouter(
     prefix=SCIM_PREFIX,
     tags=["scim"],
     default_response_class=ScimJSONResponse,
     responses=_errors(_COMMON),
+    dependencies=[Depends(_rfc7644_query_parameters)],
 )
 
 UserId = Annotated[str, Path(description="The user's SCIM `id` (the employee's UUID).")]
@@ -76,7 +95,10 @@ PatchBody = Annotated[
 ]
 IfMatch = Annotated[
     str | None,
-    Header(description="The ETag (`meta.version`) you last read; 412 when it changed since."),
+    Header(
+        alias="If-Match",
+        description="The ETag (`meta.version`) you last read; 412 when it changed since.",
+    ),
 ]
 Attributes = Annotated[
     str | None,

@@ -49,7 +49,7 @@ async def test_the_same_key_with_another_body_or_path_is_refused(admin, db):
     changed = {**DRAFT, "title": "Canteen closes early on Thursday"}
     r = await admin.post("/v1/messages", json=changed, headers=headers)
     problem = assert_problem(r, 422)
-    assert problem["errors"][0]["loc"] == "header.idempotency-key"
+    assert problem["errors"][0]["loc"] == "header.Idempotency-Key"
     assert "another request" in problem["errors"][0]["msg"]
     r = await admin.post(
         "/v1/audiences", json={"name": "All", "rule": {"all": []}}, headers=headers
@@ -88,7 +88,7 @@ async def test_a_failed_request_does_not_keep_its_key(admin, db):
 async def test_malformed_keys(admin, db, key):
     r = await admin.post("/v1/messages", json=DRAFT, headers={"Idempotency-Key": key.encode()})
     problem = assert_problem(r, 422)
-    assert problem["errors"][0]["loc"].lower() == "header.idempotency-key"
+    assert problem["errors"][0]["loc"] == "header.Idempotency-Key"  # as documented
     assert await count(db, Message) == 0
 
 

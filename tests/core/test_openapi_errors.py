@@ -43,7 +43,9 @@ def _conforms(document: dict, schema: dict, body: dict) -> None:
         if declared["type"] == "array":
             item_schema = _resolve(document, declared["items"])
             for item in value:
-                _conforms(document, item_schema, item)
+                assert isinstance(item, JSON_TYPES[item_schema["type"]]), (name, item)
+                if item_schema["type"] == "object":
+                    _conforms(document, item_schema, item)
 
 
 async def test_every_error_of_the_v1_operations_is_problem_json(app):
@@ -56,11 +58,12 @@ async def test_every_error_of_the_v1_operations_is_problem_json(app):
         if "security" in operation:
             assert {"401", "403", "429", "503"} <= responses.keys(), (method, path)
         if "requestBody" in operation:
-            assert {"413", "422"} <= responses.keys(), (method, path)
+            assert {"413", "415"} <= responses.keys(), (method, path)
+        assert "422" in responses, (method, path)  # an unknown query parameter, at least
         parameters = operation.get("parameters", [])
         if any(p["in"] == "path" for p in parameters):
             assert "404" in responses, (method, path)
-        if any(p["in"] == "header" and p["name"] == "if-match" for p in parameters):
+        if any(p["in"] == "header" and p["name"] == "If-Match" for p in parameters):
             assert "412" in responses, (method, path)
         for code, response in responses.items():
             if code[0] not in "45":
@@ -68,7 +71,8 @@ async def test_every_error_of_the_v1_operations_is_problem_json(app):
             content = _resolve(document, response)["content"]
             assert list(content) == [PROBLEM], (method, path, code)
             name = content[PROBLEM]["schema"]["$ref"].rsplit("/", 1)[1]
-            assert name == ("ValidationProblem" if code == "422" else "Problem")
+            expected = {"415": "MediaTypeProblem", "422": "ValidationProblem"}.get(code, "Problem")
+            assert name == expected
             checked += 1
     assert checked > 300
     assert "HTTPValidationError" not in document["components"]["schemas"]
@@ -85,6 +89,9 @@ async def test_retry_after_is_documented_where_it_is_sent(app):
     [
         (lambda c: c.post("/v1/messages", json={"title": ""}), "/v1/messages", 422),
         (lambda c: c.get("/v1/messages", params={"limit": 0}), "/v1/messages", 422),
+        (lambda c: c.get("/v1/messages", params={"colour": "red"}), "/v1/messages", 422),
+        (lambda c: c.get("/v1/me/messages", params={"x": "1"}), "/v1/me/messages", 422),
+        (lambda c: c.post("/v1/messages", content=b"title=Hi"), "/v1/messages", 415),
         (
             lambda c: c.get("/v1/messages/00000000-0000-0000-0000-000000000000"),
             "/v1/messages/{message_id}",

@@ -114,9 +114,15 @@ async def test_v1_errors_stay_problem_json(idp, anon):
     assert r.status_code == 403
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 403
-    r = await idp.put("/v1/employees/E1", json={"email": "nope"})
+    json_body = {"Content-Type": "application/json"}
+    r = await idp.put("/v1/employees/E1", json={"email": "nope"}, headers=json_body)
     assert r.status_code == 422
     assert r.json()["errors"][0]["loc"] == "body.email"
+    # `/v1` reads `application/json` only; SCIM's media type is a 415 there, as a problem
+    r = await idp.put("/v1/employees/E1", json={"email": "nope"})
+    assert r.status_code == 415
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["accepted_media_types"] == ["application/json"]
 
 
 async def test_an_unexpected_failure_is_a_scim_500(idp, monkeypatch):

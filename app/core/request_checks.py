@@ -1,0 +1,98 @@
+"""What every operation checks of a request before it runs: that its body is in a media type
+the operation reads (415 otherwise), and that its query names only parameters the operation
+declares (422 otherwise, as for an unknown body field).
+
+Both are app-wide dependencies (`app/main.py`), so that no route has to remember them. They
+read what the route declares: its body's media type (`Body(media_type=…)`, `application/json`
+unless said otherwise) and the query parameters of its signature and its dependencies.
+"""
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.params import Form
+from pydantic import BaseModel
+
+from app.core.errors import UnsupportedMediaType, ValidationFailed, field_error
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _media_type(content_type: str | None) -> str | None:
+    """`Application/JSON; charset=utf-8` -> `application/json`."""
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def accepted_media_types(body_field: Any) -> tuple[str, ...]:
+    """The media types a body is read in: the one the route declares, and plain JSON."""
+    declared = getattr(body_field.field_info, "media_type", None) or JSON_MEDIA_TYPE
+    return tuple(dict.fromkeys((declared.lower(), JSON_MEDIA_TYPE)))
+
+
+def _quoted(types: tuple[str, ...]) -> str:
+    return " or ".join(f"`{t}`" for t in types)
+
+
+async def require_json_body(request: Request) -> None:
+    """415 for a body sent in a media type the operation does not read (`text/plain`, a form,
+    no `Content-Type` at all), which would otherwise be a 422 about "a valid dictionary"."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, Form):
+        return  # no body to read, or a form the framework reads
+    if not await request.body():
+        return  # nothing sent: the operation's validation says whether a body is required
+    accepted = accepted_media_types(body_field)
+    given = _media_type(request.headers.get("content-type"))
+    if given in accepted:
+        return
+    sent = f"`{given}`" if given else "no `Content-Type`"
+    headers = {"Accept-Patch": ", ".join(accepted)} if request.method == "PATCH" else None
+    raise UnsupportedMediaType(
+        f"The body must be JSON sent as {_quoted(accepted)}; this request has {sent}.",
+        headers=headers,
+        accepted_media_types=list(accepted),
+    )
+
+
+def declared_query_parameters(dependant: Dependant) -> frozenset[str]:
+    """The query parameter names an operation declares, its dependencies' included."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        for field in current.query_params:
+            model = field.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):  # `Query()` model
+                names.update(f.alias or name for name, f in model.model_fields.items())
+            else:
+                names.add(field.alias)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """422 naming each query parameter the operation does not declare: a misspelt filter
+    (`?departmnet=Sales`) would otherwise answer everything, unfiltered."""
+    if not request.scope["query_string"]:
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    declared = declared_query_parameters(dependant)
+    unknown = [name for name in request.query_params if name not in declared]
+    if not unknown:
+        return
+    takes = (
+        "this operation takes " + ", ".join(f"`{n}`" for n in sorted(declared))
+        if declared
+        else "this operation takes no query parameters"
+    )
+    raise ValidationFailed(
+        [
+            field_error(f"query.{name}", f"Unknown query parameter; {takes}.", "extra_forbidden")
+            for name in unknown
+        ]
+    )
