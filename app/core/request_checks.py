@@ -78,8 +78,10 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     (`?departmnet=Sales`) would otherwise answer everything, unfiltered."""
     if not request.scope["query_string"]:
         return
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None:
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    # not an operation of the document (the docs pages: Swagger's OAuth redirect gets a query)
+    if dependant is None or not getattr(route, "include_in_schema", True):
         return
     declared = declared_query_parameters(dependant)
     unknown = [name for name in request.query_params if name not in declared]
