@@ -17,9 +17,8 @@ from app.core.idempotency import purge_expired_keys
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
-from app.core.request_checks import reject_unknown_query_parameters, require_json_body
+from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
-from app.core.validators import reject_nul_characters
 from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
 from app.feedback.router import router as feedback_router
@@ -98,11 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # every operation: a body in a media type it reads (415), only the query parameters it
         # declares (422), no NUL character anywhere (422)
-        dependencies=[
-            Depends(require_json_body),
-            Depends(reject_unknown_query_parameters),
-            Depends(reject_nul_characters),
-        ],
+        dependencies=[Depends(check_request)],
     )
     app.state.settings = settings
     install_error_handlers(app)
