@@ -50,17 +50,18 @@ def _errors_without_body_route(*descriptions: dict[int | str, str]) -> dict[int 
     }
 
 
-_Ignored = Annotated[str | None, Query(include_in_schema=False)]
+def _ignored(name: str) -> Any:
+    return Query(alias=name, include_in_schema=False)
 
 
 async def _rfc7644_query_parameters(
-    _filter: Annotated[_Ignored, Query(alias="filter")] = None,
-    _sort_by: Annotated[_Ignored, Query(alias="sortBy")] = None,
-    _sort_order: Annotated[_Ignored, Query(alias="sortOrder")] = None,
-    _start_index: Annotated[_Ignored, Query(alias="startIndex")] = None,
-    _count: Annotated[_Ignored, Query(alias="count")] = None,
-    _attributes: Annotated[_Ignored, Query(alias="attributes")] = None,
-    _excluded_attributes: Annotated[_Ignored, Query(alias="excludedAttributes")] = None,
+    _filter: Annotated[str | None, _ignored("filter")] = None,
+    _sort_by: Annotated[str | None, _ignored("sortBy")] = None,
+    _sort_order: Annotated[str | None, _ignored("sortOrder")] = None,
+    _start_index: Annotated[str | None, _ignored("startIndex")] = None,
+    _count: Annotated[str | None, _ignored("count")] = None,
+    _attributes: Annotated[str | None, _ignored("attributes")] = None,
+    _excluded_attributes: Annotated[str | None, _ignored("excludedAttributes")] = None,
 ) -> None:
     """The query parameters of RFC 7644 §3.4.2, which SCIM clients may send to any endpoint:
     one that has no use for a parameter ignores it (§4 says the discovery endpoints SHALL),

@@ -89,3 +89,17 @@ async def test_rfc7644_parameters_are_tolerated_everywhere(idp, create):
     for path in ("/scim/v2/ServiceProviderConfig", "/scim/v2/Schemas", "/scim/v2/ResourceTypes"):
         r = await idp.get(path, params={"startIndex": 1, "count": 10, "sortBy": "id"})
         assert r.status_code == 200, (path, r.text)
+
+
+async def test_the_tolerated_parameters_stay_out_of_the_document(app):
+    paths = app.openapi()["paths"]
+
+    def names(path: str, method: str) -> list[str]:
+        return [p["name"] for p in paths[path][method].get("parameters", [])]
+
+    assert names("/scim/v2/ServiceProviderConfig", "get") == []
+    assert names("/scim/v2/Users", "post") == []
+    # what GET /Users documents is what it uses; `sortBy` is tolerated, not offered
+    assert names("/scim/v2/Users", "get") == [
+        "filter", "startIndex", "count", "attributes", "excludedAttributes"
+    ]  # fmt: skip
