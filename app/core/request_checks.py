@@ -94,6 +94,12 @@ def _declared_by(route: Any) -> frozenset[str]:
     return names
 
 
+# An operation a browser opens from an e-mail or a chat post rather than an API client calls:
+# mail scanners and link trackers add query parameters of their own (`utm_*`, …), which must not
+# turn a click into an error page. Marked in the document too (`openapi_extra=BROWSER_PAGE`).
+BROWSER_PAGE = {"x-browser-page": True}
+
+
 async def reject_unknown_query_parameters(request: Request) -> None:
     """422 naming each query parameter the operation does not declare: a misspelt filter
     (`?departmnet=Sales`) would otherwise answer everything, unfiltered."""
@@ -103,6 +109,8 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     # not an operation of the document (the docs pages: Swagger's OAuth redirect gets a query)
     if dependant is None or not getattr(route, "include_in_schema", True):
+        return
+    if (getattr(route, "openapi_extra", None) or {}).get("x-browser-page"):
         return
     declared = _declared_by(route)
     unknown = [name for name in request.query_params if name not in declared]

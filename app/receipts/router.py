@@ -8,6 +8,7 @@ from app.auth.dependencies import MessagesWrite, ReceiptsRead, WebhooksAdmin
 from app.core.config import AppSettings
 from app.core.http import created
 from app.core.pagination import Page, Pagination
+from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
 from app.receipts import chat_targets, deliveries, links, reminders, reports
 from app.receipts.models import Channel
@@ -177,6 +178,7 @@ _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
 @links_router.get(
     "/r/{token}",
     operation_id="followTrackedLink",
+    openapi_extra=BROWSER_PAGE,
     summary="An e-mail's link: marks its recipient read, then redirects to the intranet",
     response_class=RedirectResponse,
     status_code=303,
@@ -190,6 +192,7 @@ async def follow_link(token: str, session: WriteSessionDep, settings: AppSetting
 @links_router.head(
     "/r/{token}",
     operation_id="checkTrackedLink",
+    openapi_extra=BROWSER_PAGE,
     summary="What mail scanners prefetch: the same redirect, counting no read",
     response_class=RedirectResponse,
     status_code=303,
@@ -203,6 +206,7 @@ async def check_link(token: str, session: SessionDep, settings: AppSettings) -> 
 @links_router.get(
     "/r/{token}/unsubscribe",
     operation_id="showUnsubscribe",
+    openapi_extra=BROWSER_PAGE,
     summary="The unsubscribe page of an e-mail (a button that posts the one-click request)",
     response_class=HTMLResponse,
     responses={404: {"description": "A bad, forged or expired link."}},
@@ -216,6 +220,7 @@ async def unsubscribe_page(token: str, session: SessionDep, settings: AppSetting
 @links_router.post(
     "/r/{token}/unsubscribe",
     operation_id="unsubscribe",
+    openapi_extra=BROWSER_PAGE,
     summary="RFC 8058 one-click unsubscribe from e-mails that ask for no acknowledgement",
     response_class=HTMLResponse,
     responses={404: {"description": "A bad, forged or expired link."}},

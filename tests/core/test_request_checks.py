@@ -186,7 +186,9 @@ async def test_every_operation_refuses_an_unknown_parameter(admin: httpx.AsyncCl
     document = app.openapi()
     checked = 0
     for path, operations in document["paths"].items():
-        for method in operations:
+        for method, operation in operations.items():
+            if operation.get("x-browser-page"):
+                continue  # opened from e-mails: trackers add parameters (tested in receipts)
             r = await admin.request(method, _filled(path), params={"zz_unknown": "1"})
             if path.startswith("/scim/"):
                 assert r.status_code == 400, (method, path, r.text)
