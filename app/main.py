@@ -38,6 +38,8 @@ from app.tokens.router import router as tokens_router
 from app.webhooks.dispatcher import dispatch_job
 from app.webhooks.router import router as webhooks_router
 
+API_VERSION = "1.0.0"  # the HTTP contract's version, in the OpenAPI document
+
 DESCRIPTION = """
 Brandcast is a headless service for internal-communications content: brand messages,
 the audiences they go to, read receipts and acknowledgements, and what employees think.
@@ -91,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /docs and /redoc load their scripts and styles from this service, not from a CDN
     app = create_documented_app(
         title="Brandcast",
-        version="1.0.0",
+        version=API_VERSION,
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,

@@ -88,7 +88,8 @@ class Timer:
     def __init__(self) -> None:
         self.rows: list[tuple[str, int, float, dict[str, int]]] = []
 
-    def add(self, label: str, records: int, seconds: float, counts: dict[str, int]) -> None:
+    def add(self, label: str, records: int, seconds: float, answer: dict[str, Any]) -> None:
+        counts = {k: answer[k] for k in ("created", "updated", "unchanged", "deactivated")}
         self.rows.append((label, records, seconds, counts))
         rate = records / seconds if seconds else 0
         print(f"{label:<52} {records:>7,} records {seconds:>7.2f} s {rate:>9,.0f}/s  {counts}")
@@ -142,7 +143,7 @@ async def run(database_url: str) -> None:
                 r = await client.post("/v1/employees/bulk", content=body)
                 if r.status_code != 200:
                     raise SystemExit(f"batch: HTTP {r.status_code}: {r.text[:500]}")
-                totals = {k: totals[k] + v for k, v in r.json().items()}
+                totals = {k: v + r.json()[k] for k, v in totals.items()}
             timer.add(
                 "100,000 new in 10 calls of 10,000 (HTTP)",
                 len(more),

@@ -411,3 +411,31 @@ def sign_hs256(settings: Settings, claims: dict[str, Any], *, ttl: timedelta) ->
         payload["aud"] = settings.jwt_audience_list[0]
     token: str = jose_jwt.encode(payload, settings.jwt_secret, algorithm="HS256")
     return token
+
+
+# words that mark a secret copied from a walkthrough, a test or a sample configuration
+_DEVELOPMENT_WORDS = ("dev", "test", "example", "sample", "secret", "change", "walkthrough")
+
+
+def describe_sso(settings: Settings) -> tuple[str, list[str]]:
+    """How employee tokens are checked, in words for the start-up log, and warnings."""
+    algorithms = ",".join(settings.jwt_algorithm_list)
+    warnings: list[str] = []
+    if settings.jwt_public_key:
+        source = "a public key (BRANDCAST_JWT_PUBLIC_KEY)"
+    elif settings.jwt_jwks_url:
+        source = f"the JWKS at {settings.jwt_jwks_url}"
+    elif settings.jwt_discovery_url:
+        source = f"the issuer's discovery ({settings.jwt_discovery_url})"
+    elif settings.jwt_secret and HMAC_JWT_ALGORITHMS & set(settings.jwt_algorithm_list):
+        source = "a shared secret (BRANDCAST_JWT_SECRET)"
+        lowered = settings.jwt_secret.lower()
+        if any(word in lowered for word in _DEVELOPMENT_WORDS) or len(set(lowered)) < 16:
+            warnings.append(
+                "HS256 is on with what looks like a development secret: employee tokens can be "
+                "forged by anyone who knows it; use a long random BRANDCAST_JWT_SECRET, or "
+                "RS256/ES256 with your identity provider's keys"
+            )
+    else:
+        return "off (no key configured: employee tokens are refused)", warnings
+    return f"{algorithms} with {source}", warnings

@@ -9,11 +9,14 @@ from typing import Annotated, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fastapi import Depends, Request
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as EnvironmentParseError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///./brandcast.db"
+_DATABASE_BACKENDS = frozenset({"sqlite", "postgresql", "postgres"})
 
 # The JWT algorithms this service can verify; `none` and everything else is refused.
 HMAC_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -133,14 +136,15 @@ def _check_http_url(variable: str, url: str) -> None:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRANDCAST_", extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    # repr=False: a settings object in a traceback or a log line shows no password or secret
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # RS* and ES* cannot be confused with each other: a key verifies only its own kind
     jwt_algorithms: str = "RS256,ES256"
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(default=None, repr=False)
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None
     # alone (no key, no JWKS URL): the JWKS is found through the issuer's discovery document
@@ -200,13 +204,32 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     # set: one rate limit per credential shared by every replica, counted in this Redis
-    redis_url: str | None = None
+    redis_url: str | None = Field(default=None, repr=False)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_bulk_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)
     run_scheduler: bool = True
     log_level: str = "INFO"
+    # a full sync from the CLI asks before deactivating more than this share of the active
+    # directory, and the API refuses it unless `allow_mass_deactivation` is set
+    sync_max_deactivation_share: float = Field(default=0.10, ge=0, le=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        # never echo the URL: it may hold the database password
+        expected = "expected sqlite:///path/to/file.db or postgresql://user:password@host:5432/name"
+        try:
+            url = make_url(value)
+            port = url.port
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a database URL; {expected}") from None
+        if url.get_backend_name() not in _DATABASE_BACKENDS:
+            raise ValueError(f"{url.get_backend_name()!r} is not supported; {expected}")
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"the port must be between 1 and 65535; {expected}")
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "Settings":

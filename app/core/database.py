@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, event, text
@@ -103,15 +104,28 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def redacted_url(url: str) -> str:
+    """The URL as it may be shown (logs, errors): the password as `***`, a SQLite file by its
+    absolute path (which file a relative URL opened depends on the current folder)."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and name and not name.startswith((":", "file:")):
+        parsed = parsed.set(database=str(Path(name).resolve()))
+    return parsed.render_as_string(hide_password=True)
+
+
 def create_engine(settings: Settings | None = None) -> AsyncEngine:
     settings = settings or get_settings()
     url = async_url(settings.database_url)
+    # hide_parameters: an error's text (a log line, a traceback) shows the SQL without the
+    # values bound to it, which may be a token hash, an e-mail or a secret
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     engine = create_async_engine(
         url,
+        hide_parameters=True,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_timeout_seconds,

@@ -12,6 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
 from app.core.config import get_settings
@@ -53,6 +56,40 @@ def alembic_config(database_url: str | None = None) -> Config:
     config.set_main_option("script_location", str(scripts.location).replace("%", "%%"))
     config.attributes["database_url"] = database_url or get_settings().database_url
     return config
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """Where a database's schema is, against the newest migration of this version."""
+
+    current: str | None  # None: never migrated (no alembic_version row)
+    head: str
+    known: bool  # the current revision is one of this version's scripts
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    def describe(self) -> str:
+        if self.current is None:
+            return f"not migrated (newest: {self.head})"
+        if self.at_head:
+            return f"at {self.head} (newest)"
+        if not self.known:
+            return f"at {self.current}, which this version does not know (newest here: {self.head})"
+        return f"at {self.current}, behind {self.head}"
+
+
+async def migration_state(engine: AsyncEngine) -> MigrationState:
+    """The schema revision of the database behind `engine`; reads only (creates nothing)."""
+    script = ScriptDirectory.from_config(alembic_config(database_url="unused"))
+    head = script.get_current_head() or ""
+    async with engine.connect() as conn:
+        current = await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    known = current is not None and current in {s.revision for s in script.walk_revisions()}
+    return MigrationState(current=current, head=head, known=known)
 
 
 def upgrade(database_url: str | None = None, revision: str = "head") -> None:

@@ -2,7 +2,9 @@
 
 import asyncio
 import csv
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +17,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.commands import App, CommandFailed, run_command
 from app.core.config import get_settings
-from app.core.database import run_in_transaction
-from app.core.errors import AppError
 from app.core.principal import Principal
 from app.employees import sync
 from app.employees.schemas import (
@@ -28,12 +29,13 @@ from app.employees.schemas import (
     SyncMode,
 )
 
-employees_cli = typer.Typer(help="The employee directory.", no_args_is_help=True)
+employees_cli = App(help="The employee directory.", no_args_is_help=True)
 
 console = Console(stderr=True)
 CLI_PRINCIPAL = Principal.system("cli")
 ATTRIBUTE_PREFIX = "attributes."
 COLUMNS = frozenset(EmployeeRecord.model_fields) - {"attributes"}
+SHOWN_DEACTIVATIONS = 50  # external ids a dry run prints; the count is whole
 
 
 @dataclass
@@ -128,7 +130,14 @@ def _report(errors: list[tuple[int, str, str]]) -> None:
     console.print(f"[red]{len(errors)} problem(s); nothing was imported.[/red]")
 
 
-async def _apply(parsed: CsvImport, mode: SyncMode, batch_size: int) -> BulkSyncOut:
+async def _apply(
+    parsed: CsvImport,
+    mode: SyncMode,
+    batch_size: int,
+    *,
+    dry_run: bool = False,
+    max_deactivation_share: float | None = None,
+) -> BulkSyncOut:
     # one transaction for the whole file, so a full sync across batches is atomic too
     async def _sync(session: AsyncSession) -> BulkSyncOut:
         with Progress(
@@ -137,8 +146,13 @@ async def _apply(parsed: CsvImport, mode: SyncMode, batch_size: int) -> BulkSync
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
+            transient=True,
+            disable=not console.is_terminal,  # no bar, and no blank line, in a log or a pipe
         ) as progress:
-            task = progress.add_task("Importing employees", total=len(parsed.records))
+            task = progress.add_task(
+                "Checking employees" if dry_run else "Importing employees",
+                total=len(parsed.records),
+            )
             return await sync.sync_employees(
                 session,
                 CLI_PRINCIPAL,
@@ -146,9 +160,61 @@ async def _apply(parsed: CsvImport, mode: SyncMode, batch_size: int) -> BulkSync
                 mode=mode,
                 batch_size=batch_size,
                 on_progress=lambda n: progress.advance(task, n),
+                dry_run=dry_run,
+                max_deactivation_share=max_deactivation_share,
             )
 
-    return await run_in_transaction(_sync, get_settings())
+    return await run_command(_sync)
+
+
+def _invalid_records(parsed: CsvImport, exc: sync.InvalidRecords) -> typer.Exit:
+    _report(
+        [
+            (parsed.lines[p.index], p.field, p.describe(lambda i: f"line {parsed.lines[i]}"))
+            for p in exc.problems
+        ]
+    )
+    return typer.Exit(code=1)
+
+
+def _can_ask() -> bool:
+    """A person at a terminal can answer a question (not a pipe, a cron job or CI)."""
+    return sys.stdin.isatty() and not os.environ.get("CI")
+
+
+def _confirm_mass_deactivation(exc: sync.MassDeactivation, *, yes: bool) -> None:
+    """Go on with `--yes` or a person's yes; otherwise stop, saying how to go on."""
+    what = (
+        f"This full sync deactivates {exc.count:,} of {exc.active:,} active employees "
+        f"({exc.count / max(exc.active, exc.count):.0%}), more than "
+        f"BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE ({exc.max_share:.0%})"
+    )
+    if yes:
+        console.print(f"[yellow]{what}; going ahead (--yes).[/yellow]")
+        return
+    if not _can_ask():
+        raise CommandFailed(
+            f"{what}; nothing was changed. Preview it with --dry-run, then run again with --yes "
+            "to apply it."
+        ) from exc
+    example = ", ".join(exc.sample[:10])
+    # Text: external ids are data, never markup
+    console.print(Text.assemble((what, "yellow"), ", for example: ", example), soft_wrap=True)
+    if not typer.confirm("Deactivate them?", default=False, err=True):
+        raise CommandFailed("nothing was changed") from exc
+
+
+def _print_counts(title: str, counts: BulkSyncOut) -> None:
+    table = Table("created", "updated", "unchanged", "deactivated", title=title)
+    table.add_row(
+        str(counts.created), str(counts.updated), str(counts.unchanged), str(counts.deactivated)
+    )
+    Console().print(table)
+    if counts.dry_run and counts.deactivated:
+        shown = counts.deactivated_external_ids[:SHOWN_DEACTIVATIONS]
+        more = counts.deactivated - len(shown)
+        tail = f" and {more:,} more" if more else ""
+        print(f"would deactivate {counts.deactivated:,}: {', '.join(shown)}{tail}")
 
 
 @employees_cli.command("import")
@@ -163,6 +229,22 @@ def import_employees(
         bool,
         typer.Option("--full-sync", help="Also deactivate active employees absent from the file."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the file and show what it would change (and who a full sync would "
+            "deactivate), changing nothing.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            help="Do not ask before a full sync deactivates more than the allowed share of the "
+            "active employees (see above).",
+        ),
+    ] = False,
     batch_size: Annotated[
         int, typer.Option(min=1, max=MAX_BULK_RECORDS, help="Records per write (progress step).")
     ] = 1000,
@@ -172,37 +254,29 @@ def import_employees(
     Columns are employee attributes (`external_id` required; `email`, `department`, `country`,
     `hire_date` as YYYY-MM-DD, `customer_facing` and `active` as true/false, …) and
     `attributes.<key>` for custom attributes (imported as text). Empty cells are unset.
+
+    A full sync that would deactivate more than BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE of the
+    active employees (default 0.10) asks first; without a terminal it stops unless `--yes`.
     """
     try:
         parsed = read_csv(file)
     except (UnicodeDecodeError, csv.Error) as exc:
-        console.print(f"[red]error:[/red] {file} is not a readable UTF-8 CSV file: {exc}")
-        raise typer.Exit(code=1) from exc
+        raise CommandFailed(f"{file} is not a readable UTF-8 CSV file: {exc}") from exc
     if parsed.errors:
         _report(parsed.errors)
         raise typer.Exit(code=1)
 
     mode = SyncMode.FULL_SYNC if full_sync else SyncMode.UPSERT
+    limit = get_settings().sync_max_deactivation_share
     try:
-        counts = asyncio.run(_apply(parsed, mode, batch_size))
+        try:
+            counts = asyncio.run(
+                _apply(parsed, mode, batch_size, dry_run=dry_run, max_deactivation_share=limit)
+            )
+        except sync.MassDeactivation as exc:  # rolled back; go on only if confirmed
+            _confirm_mass_deactivation(exc, yes=yes)
+            counts = asyncio.run(_apply(parsed, mode, batch_size))
     except sync.InvalidRecords as exc:
-        _report(
-            [
-                (
-                    parsed.lines[p.index],
-                    p.field,
-                    p.describe(lambda i: f"line {parsed.lines[i]}"),
-                )
-                for p in exc.problems
-            ]
-        )
-        raise typer.Exit(code=1) from exc
-    except AppError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(code=1) from exc
-
-    table = Table("created", "updated", "unchanged", "deactivated", title=f"Imported {file.name}")
-    table.add_row(
-        str(counts.created), str(counts.updated), str(counts.unchanged), str(counts.deactivated)
-    )
-    Console().print(table)
+        raise _invalid_records(parsed, exc) from exc
+    title = f"{file.name}: dry run, nothing changed" if dry_run else f"Imported {file.name}"
+    _print_counts(title, counts)

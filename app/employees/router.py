@@ -4,6 +4,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Response
 
 from app.auth.dependencies import EmployeesRead, EmployeesWrite
+from app.core.config import AppSettings
 from app.core.http import IfMatch, created, set_etag
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
@@ -41,14 +42,29 @@ async def list_employees(
         "All or nothing: any invalid record, a duplicate inside the batch (same `external_id`, "
         "e-mail or user name) or an e-mail held by another employee gives 422 listing every "
         "bad record as `body.employees[i].field`, and nothing is applied. Identical records "
-        "are not rewritten. `full_sync` deactivates active employees absent from the batch."
+        "are not rewritten. `full_sync` deactivates active employees absent from the batch; "
+        "if they are more than BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE of the active employees "
+        "(default 10%), the sync is refused with 409 `mass-deactivation` unless "
+        '`"allow_mass_deactivation": true`. `"dry_run": true` answers the same counts and who '
+        "would be deactivated, and changes nothing."
     ),
-    responses={413: {"description": "The body exceeds 10 MiB."}},
+    responses={
+        409: {"description": "A full sync would deactivate too many; nothing was applied."},
+        413: {"description": "The body exceeds 10 MiB."},
+    },
 )
 async def sync_employees(
-    data: BulkSyncIn, session: SessionDep, principal: EmployeesWrite
+    data: BulkSyncIn, session: SessionDep, principal: EmployeesWrite, settings: AppSettings
 ) -> BulkSyncOut:
-    return await sync.sync_employees(session, principal, records=data.employees, mode=data.mode)
+    limit = None if data.allow_mass_deactivation else settings.sync_max_deactivation_share
+    return await sync.sync_employees(
+        session,
+        principal,
+        records=data.employees,
+        mode=data.mode,
+        dry_run=data.dry_run,
+        max_deactivation_share=limit,
+    )
 
 
 @router.get(

@@ -21,6 +21,7 @@ from app.core.validators import CountryCode, LocaleTag
 from app.employees.models import EmploymentType
 
 MAX_BULK_RECORDS = 10_000
+MAX_LISTED_DEACTIVATIONS = 1_000  # external ids listed in a sync's answer; the count is whole
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_TEXT = 500
 # Integers beyond 2**53 lose precision in JavaScript clients and in some JSON parsers.
@@ -196,13 +197,32 @@ class BulkSyncIn(BaseModel):
         default=SyncMode.UPSERT,
         description="`full_sync` also deactivates active employees absent from this batch.",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Check and count everything, change nothing: the answer says what the "
+        "call would do, including who a full sync would deactivate.",
+    )
+    allow_mass_deactivation: bool = Field(
+        default=False,
+        description="Let a full sync deactivate more than BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE "
+        "(default 10%) of the active employees; without it such a sync is refused with 409.",
+    )
 
 
 class BulkSyncOut(BaseModel):
     created: int
     updated: int
     unchanged: int
-    deactivated: int
+    deactivated: int = Field(
+        description="Active employees absent from a full sync's batch, deactivated (in a dry "
+        "run: who would be)."
+    )
+    deactivated_external_ids: list[str] = Field(
+        default_factory=list,
+        description=f"Their external ids, sorted; at most {MAX_LISTED_DEACTIVATIONS:,} "
+        "(`deactivated` is the total).",
+    )
+    dry_run: bool = Field(default=False, description="True: nothing was changed.")
 
 
 class EmployeeFilters(BaseModel):

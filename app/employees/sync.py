@@ -8,16 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core import sql
 from app.core.database import utcnow
-from app.core.errors import ValidationFailed, field_error
+from app.core.errors import Conflict, ValidationFailed, field_error
 from app.core.principal import Principal
 from app.employees.models import Employee
-from app.employees.schemas import MAX_BULK_RECORDS, BulkSyncOut, EmployeeRecord, SyncMode
+from app.employees.schemas import (
+    MAX_BULK_RECORDS,
+    MAX_LISTED_DEACTIVATIONS,
+    BulkSyncOut,
+    EmployeeRecord,
+    SyncMode,
+)
 from app.employees.service import (
     EMPLOYEES,
     LABELS,
@@ -61,6 +67,28 @@ class InvalidRecords(ValidationFailed):
         super().__init__(
             errors,
             detail=f"{errors[0]['loc']}: {errors[0]['msg']}{more}; nothing was applied.",
+        )
+
+
+class MassDeactivation(Conflict):
+    """409: a full sync would deactivate more of the active directory than allowed; nothing
+    was applied. An HRIS export cut short must not wipe the company."""
+
+    slug, title = "mass-deactivation", "Mass deactivation refused"
+
+    def __init__(self, *, deactivated: list[str], active: int, max_share: float) -> None:
+        self.count, self.active, self.max_share = len(deactivated), active, max_share
+        self.sample = sorted(deactivated)[:MAX_LISTED_DEACTIVATIONS]
+        super().__init__(
+            f"This full sync would deactivate {self.count:,} of {active:,} active employees "
+            f"({self.count / max(active, self.count):.0%}), more than BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE "
+            f"({max_share:.0%}) allows; nothing was applied. Check that the batch is the whole "
+            'directory, preview with "dry_run": true, and send "allow_mass_deactivation": true '
+            "to go ahead.",
+            would_deactivate=self.count,
+            active=active,
+            max_share=max_share,
+            deactivated_external_ids=self.sample,
         )
 
 
@@ -232,9 +260,15 @@ async def _upsert_batch(
     return created, updated
 
 
+async def _count_active(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(Employee).where(Employee.active.is_(True))
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def _deactivate_absent(
     session: AsyncSession, external_ids: Sequence[str], now: datetime
-) -> int:
+) -> list[str]:
+    """Deactivate the active employees absent from `external_ids`; their external ids."""
     result = await session.execute(
         update(Employee)
         .where(
@@ -242,9 +276,10 @@ async def _deactivate_absent(
             sql.not_in_values(sql.dialect_of(session), Employee.external_id, external_ids),
         )
         .values(active=False, deactivated_at=now, updated_at=now, revision=Employee.revision + 1)
+        .returning(Employee.external_id)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return list(result.scalars())
 
 
 async def sync_employees(
@@ -255,6 +290,8 @@ async def sync_employees(
     mode: SyncMode = SyncMode.UPSERT,
     batch_size: int = MAX_BULK_RECORDS,
     on_progress: Callable[[int], None] | None = None,
+    dry_run: bool = False,
+    max_deactivation_share: float | None = None,
 ) -> BulkSyncOut:
     """Apply a batch of employee records at once, all or nothing.
 
@@ -262,9 +299,35 @@ async def sync_employees(
     employees outside it (in `upsert` mode; a full sync takes them from the leavers) raise
     `InvalidRecords` (422) before anything is written. Then upserts in
     batches of `batch_size` records (calling `on_progress` with each batch's size), each sent
-    as multi-row statements; `full_sync` then deactivates active employees absent from the batch.
+    as multi-row statements; `full_sync` then deactivates active employees absent from the batch,
+    and raises `MassDeactivation` (409, nothing applied) when they are more than
+    `max_deactivation_share` of the active directory (None: no limit).
     One audit event per call; the created and updated ids go to `enroll_late_joiners`.
+
+    `dry_run` does all of it, then rolls it back: the same checks and counts, nothing changed,
+    and no limit on deactivations (the answer shows how many there would be).
     """
+    if not dry_run:
+        return await _sync(
+            session, principal, records, mode, batch_size, on_progress, max_deactivation_share
+        )
+    savepoint = await session.begin_nested()
+    try:
+        counts = await _sync(session, principal, records, mode, batch_size, on_progress, None)
+    finally:
+        await savepoint.rollback()
+    return counts.model_copy(update={"dry_run": True})
+
+
+async def _sync(
+    session: AsyncSession,
+    principal: Principal,
+    records: Sequence[EmployeeRecord],
+    mode: SyncMode,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None,
+    max_deactivation_share: float | None,
+) -> BulkSyncOut:
     in_batch = {rec.external_id for rec in records}
     problems = find_duplicates(records)
     conflicts, release = await _conflicts(
@@ -273,6 +336,7 @@ async def sync_employees(
     problems += conflicts
     if problems:
         raise InvalidRecords(sorted(problems, key=lambda p: (p.index, p.field)))
+    active_before = await _count_active(session) if mode == SyncMode.FULL_SYNC else 0
     now = utcnow()
     await _release(session, release, in_batch=in_batch, now=now)
 
@@ -287,14 +351,21 @@ async def sync_employees(
         if on_progress is not None:
             on_progress(len(batch))
 
-    deactivated = 0
+    deactivated: list[str] = []
     if mode == SyncMode.FULL_SYNC:
         deactivated = await _deactivate_absent(session, list(in_batch), now)
+        if max_deactivation_share is not None and (
+            len(deactivated) > max_deactivation_share * active_before
+        ):
+            raise MassDeactivation(
+                deactivated=deactivated, active=active_before, max_share=max_deactivation_share
+            )
     counts = BulkSyncOut(
         created=len(created),
         updated=len(updated),
         unchanged=len(records) - len(created) - len(updated),
-        deactivated=deactivated,
+        deactivated=len(deactivated),
+        deactivated_external_ids=sorted(deactivated)[:MAX_LISTED_DEACTIVATIONS],
     )
     await record(
         session,
@@ -302,7 +373,11 @@ async def sync_employees(
         action="employees.synced",
         entity_type="employee_sync",
         entity_id=uuid.uuid4(),
-        details={"mode": mode.value, "records": len(records), **counts.model_dump()},
+        details={
+            "mode": mode.value,
+            "records": len(records),
+            **counts.model_dump(include={"created", "updated", "unchanged", "deactivated"}),
+        },
     )
     await enroll(session, created + updated)
     return counts

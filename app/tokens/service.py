@@ -13,13 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core import sql
 from app.core.database import utcnow
-from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    field_error,
+)
 from app.core.pagination import Page, PageParams, fetch_page
 from app.core.principal import Principal, Scope
 from app.tokens.models import ApiToken
 from app.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+MIN_ID_PREFIX = 4  # shorter starts name a token by accident too easily
+_SHOWN_MATCHES = 10
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -143,3 +152,27 @@ async def revoke(session: AsyncSession, principal: Principal, *, token_id: uuid.
         await record(
             session, principal, action="token.revoked", entity_type="token", entity_id=token.id
         )
+
+
+async def resolve_id(session: AsyncSession, *, id_or_prefix: str) -> uuid.UUID:
+    """The token whose id is `id_or_prefix` or starts with it (dashes optional); an unknown or
+    ambiguous start is refused, naming the tokens it matches."""
+    wanted = id_or_prefix.strip().lower().replace("-", "")
+    if len(wanted) < MIN_ID_PREFIX or any(c not in string.hexdigits for c in wanted):
+        raise ValidationFailed(
+            [field_error("token_id", "expected a token id or its first characters")],
+            detail=f"{id_or_prefix!r} is not a token id: give the id from `tokens list`, or at "
+            f"least its first {MIN_ID_PREFIX} characters",
+        )
+    rows = (await session.execute(select(ApiToken.id, ApiToken.name))).all()
+    matches = [row for row in rows if row.id.hex.startswith(wanted)]
+    if not matches:
+        raise NotFound(f"No token id starts with {id_or_prefix!r}.")
+    if len(matches) > 1:
+        shown = ", ".join(f"{m.id} ({m.name})" for m in matches[:_SHOWN_MATCHES])
+        more = f" and {len(matches) - _SHOWN_MATCHES} more" if len(matches) > _SHOWN_MATCHES else ""
+        raise Conflict(
+            f"{id_or_prefix!r} is the start of {len(matches)} token ids: {shown}{more}; give more "
+            "of the id."
+        )
+    return matches[0].id

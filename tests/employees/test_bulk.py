@@ -9,14 +9,20 @@ from app.receipts import service as receipts_service
 from tests.employees.conftest import person
 
 
-async def sync(client, employees, mode="upsert"):
-    return await client.post("/v1/employees/bulk", json={"employees": employees, "mode": mode})
+async def sync(client, employees, mode="upsert", **options):
+    body = {"employees": employees, "mode": mode, **options}
+    return await client.post("/v1/employees/bulk", json=body)
+
+
+def counts(r) -> dict[str, int]:
+    body = r.json()
+    return {k: body[k] for k in ("created", "updated", "unchanged", "deactivated")}
 
 
 async def test_created_updated_unchanged(writer, rows, db):
     r = await sync(writer, [person(n) for n in range(1, 6)])
     assert r.status_code == 200
-    assert r.json() == {"created": 5, "updated": 0, "unchanged": 0, "deactivated": 0}
+    assert counts(r) == {"created": 5, "updated": 0, "unchanged": 0, "deactivated": 0}
     before = await rows()
 
     batch = [person(n) for n in range(1, 6)]
@@ -24,7 +30,7 @@ async def test_created_updated_unchanged(writer, rows, db):
     batch[3] = person(4, attributes={"cost_center": "CC-999"})
     batch += [person(6), person(7)]
     r = await sync(writer, batch)
-    assert r.json() == {"created": 2, "updated": 2, "unchanged": 3, "deactivated": 0}
+    assert counts(r) == {"created": 2, "updated": 2, "unchanged": 3, "deactivated": 0}
 
     after = await rows()
     assert len(after) == 7
@@ -138,8 +144,11 @@ async def test_full_sync_deactivates_the_absent(writer, rows):
     await writer.delete("/v1/employees/E00005")
     before = await rows()
 
-    r = await sync(writer, [person(1), person(2, job_level=9), person(6)], mode="full_sync")
-    assert r.json() == {"created": 1, "updated": 1, "unchanged": 1, "deactivated": 2}
+    batch = [person(1), person(2, job_level=9), person(6)]
+    r = await sync(writer, batch, mode="full_sync", allow_mass_deactivation=True)
+    assert counts(r) == {"created": 1, "updated": 1, "unchanged": 1, "deactivated": 2}
+    assert r.json()["deactivated_external_ids"] == ["E00003", "E00004"]
+    assert r.json()["dry_run"] is False
     after = await rows()
     assert {k for k, e in after.items() if e.active} == {"E00001", "E00002", "E00006"}
     for gone in ("E00003", "E00004"):
@@ -150,7 +159,7 @@ async def test_full_sync_deactivates_the_absent(writer, rows):
 
     # upsert mode never deactivates; a returning employee is reactivated
     r = await sync(writer, [person(3)])
-    assert r.json() == {"created": 0, "updated": 1, "unchanged": 0, "deactivated": 0}
+    assert counts(r) == {"created": 0, "updated": 1, "unchanged": 0, "deactivated": 0}
     assert (await rows())["E00003"].active is True
     assert (await rows())["E00003"].deactivated_at is None
 
@@ -167,9 +176,9 @@ async def test_full_sync_hands_a_leavers_email_to_a_new_hire(writer, rows, db):
         person(7, email="PERSON3@example.com", user_name="person3"),
         person(8, email="person4@example.com"),
     ]
-    r = await sync(writer, batch, mode="full_sync")
+    r = await sync(writer, batch, mode="full_sync", allow_mass_deactivation=True)
     assert r.status_code == 200, r.text
-    assert r.json() == {"created": 2, "updated": 0, "unchanged": 2, "deactivated": 1}
+    assert counts(r) == {"created": 2, "updated": 0, "unchanged": 2, "deactivated": 1}
     after = await rows()
     assert after["E00007"].email == "person3@example.com"
     assert after["E00007"].user_name == "person3"
@@ -237,7 +246,7 @@ async def test_ten_thousand_in_one_call(writer, db):
     assert r.status_code == 200
     assert r.json()["created"] == 10_000
     r = await sync(writer, batch, mode="full_sync")
-    assert r.json() == {"created": 0, "updated": 0, "unchanged": 10_000, "deactivated": 0}
+    assert counts(r) == {"created": 0, "updated": 0, "unchanged": 10_000, "deactivated": 0}
     async with db() as s:
         assert (await s.execute(select(func.count()).select_from(Employee))).scalar() == 10_000
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.core.config import get_settings
 from app.core.migrations import upgrade
+from app.employees import cli as employees_cli_module
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "external_id,email,display_name,department,country,hire_date,customer_facing,active,attributes.cost_center\n"
@@ -72,7 +73,7 @@ def test_full_sync_across_batches(database, tmp_path):
     assert run(write(tmp_path, HEADER + rows)).exit_code == 0
 
     fewer = "".join(f"E{n},p{n}@example.com,P {n},Sales,ES,,,,\n" for n in range(1, 5))
-    result = run(write(tmp_path, HEADER + fewer), "--full-sync", "--batch-size", "2")
+    result = run(write(tmp_path, HEADER + fewer), "--full-sync", "--batch-size", "2", "--yes")
     assert result.exit_code == 0, result.output
     assert "│ 0       │ 0       │ 4         │ 3" in result.stdout
     active = {k for k, r in employees(database).items() if r["active"]}
@@ -133,3 +134,98 @@ def test_bad_header(database, tmp_path):
     assert run(write(tmp_path, "")).exit_code == 1
     assert run(write(tmp_path, HEADER)).exit_code == 1
     assert run(tmp_path / "missing.csv").exit_code == 2
+
+
+def active_ids(database: Path) -> set[str]:
+    return {k for k, r in employees(database).items() if r["active"]}
+
+
+def test_full_sync_that_deactivates_many_stops_without_a_terminal(database, tmp_path, monkeypatch):
+    rows = "".join(f"E{n},p{n}@example.com,P {n},Sales,ES,,,,\n" for n in range(1, 21))
+    assert run(write(tmp_path, HEADER + rows)).exit_code == 0
+    before = employees(database)
+
+    # an export cut short: 3 rows of 20
+    short = write(tmp_path, HEADER + "".join(rows.splitlines(keepends=True)[:3]))
+    result = run(short, "--full-sync")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "brandcast: This full sync deactivates 17 of 20 active employees (85%), more than "
+        "BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE (10%); nothing was changed. Preview it with "
+        "--dry-run, then run again with --yes to apply it."
+    ]
+    assert employees(database) == before
+
+    # asked at a terminal: no (the default) changes nothing either; yes goes ahead
+    monkeypatch.setattr(employees_cli_module, "_can_ask", lambda: True)
+    result = CliRunner().invoke(cli, ["employees", "import", str(short), "--full-sync"], input="\n")
+    assert result.exit_code == 1
+    assert "Deactivate them? [y/N]" in result.stderr
+    assert "for example: E10, E11, E12, E13, E14, E15, E16, E17, E18, E19" in result.stderr
+    assert result.stderr.endswith("brandcast: nothing was changed\n")
+    assert employees(database) == before
+
+    result = CliRunner().invoke(
+        cli, ["employees", "import", str(short), "--full-sync"], input="y\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert active_ids(database) == {"E1", "E2", "E3"}
+
+
+def test_full_sync_within_the_share_needs_no_confirmation(database, tmp_path, monkeypatch):
+    rows = "".join(f"E{n},p{n}@example.com,P {n},Sales,ES,,,,\n" for n in range(1, 11))
+    assert run(write(tmp_path, HEADER + rows)).exit_code == 0
+    nine = write(tmp_path, HEADER + "".join(rows.splitlines(keepends=True)[:9]))
+    result = run(nine, "--full-sync")  # 1 of 10: exactly the default share
+    assert result.exit_code == 0, result.output
+    assert "E10" not in active_ids(database)
+
+    monkeypatch.setenv("BRANDCAST_SYNC_MAX_DEACTIVATION_SHARE", "0.5")
+    get_settings.cache_clear()
+    five = write(tmp_path, HEADER + "".join(rows.splitlines(keepends=True)[:5]))
+    result = run(five, "--full-sync")  # 4 of 9: within a share of one half
+    assert result.exit_code == 0, result.output
+    assert active_ids(database) == {"E1", "E2", "E3", "E4", "E5"}
+
+
+def test_dry_run_shows_what_would_change_and_changes_nothing(database, tmp_path):
+    rows = "".join(f"E{n},p{n}@example.com,P {n},Sales,ES,,,,\n" for n in range(1, 8))
+    assert run(write(tmp_path, HEADER + rows)).exit_code == 0
+    before = employees(database)
+
+    text = HEADER + "E1,p1@example.com,P 1,Marketing,ES,,,,\nE2,p2@example.com,P 2,Sales,ES,,,,\n"
+    text += "E9,p9@example.com,P 9,Sales,ES,,,,\n"
+    result = run(write(tmp_path, text), "--full-sync", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run, nothing changed" in result.stdout
+    assert "│ 1       │ 1       │ 1         │ 5" in result.stdout
+    assert "would deactivate 5: E3, E4, E5, E6, E7" in result.stdout
+    assert employees(database) == before  # not even the audit trail moved
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,)
+
+    # then for real: the same counts
+    result = run(write(tmp_path, text), "--full-sync", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "│ 1       │ 1       │ 1         │ 5" in result.stdout
+    assert active_ids(database) == {"E1", "E2", "E9"}
+
+
+def test_a_bad_file_or_database_is_one_line(database, tmp_path, monkeypatch):
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(HEADER.encode() + "E1,a@example.com,Jos\xe9,Sales,ES,,,,\n".encode("latin-1"))
+    result = run(latin)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"brandcast: {latin} is not a readable UTF-8 CSV file")
+    assert len(result.stderr.splitlines()) == 1
+
+    missing = tmp_path / "nowhere" / "brandcast.db"
+    monkeypatch.setenv("BRANDCAST_DATABASE_URL", f"sqlite:///{missing}")
+    get_settings.cache_clear()
+    result = run(write(tmp_path, HEADER + "E1,a@example.com,A,Sales,ES,,,,\n"))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"brandcast: there is no database at {missing}: run `brandcast migrate` to create it, "
+        "or point BRANDCAST_DATABASE_URL at yours\n"
+    )
+    assert not missing.parent.exists()

@@ -30,8 +30,11 @@ async def test_bulk_calls_the_hook_once_with_created_and_updated_ids(writer, enr
 
     await writer.delete("/v1/employees/E00003")
     batch = [person(0), person(1, job_title="Lead"), person(3), person(4)]
-    r = await writer.post("/v1/employees/bulk", json={"employees": batch, "mode": "full_sync"})
-    assert r.json() == {"created": 1, "updated": 2, "unchanged": 1, "deactivated": 1}
+    body = {"employees": batch, "mode": "full_sync", "allow_mass_deactivation": True}
+    r = await writer.post("/v1/employees/bulk", json=body)
+    assert r.json()["deactivated_external_ids"] == ["E00002"]
+    assert r.json()["deactivated"] == 1
+    assert (r.json()["created"], r.json()["updated"], r.json()["unchanged"]) == (1, 2, 1)
     ids = {e.external_id: e.id for e in (await rows()).values()}
     assert len(enrolled) == 2
     # E00001 changed, E00003 reactivated, E00004 created; E00000 unchanged, E00002 deactivated

@@ -385,6 +385,8 @@ async def test_bulk_sync_killed_midway_leaves_the_directory_as_it_was():
                     "updated": 2_000,
                     "unchanged": 0,
                     "deactivated": 0,
+                    "deactivated_external_ids": [],
+                    "dry_run": False,
                 }
             changed = await watcher.fetchrow(CHECKSUM)
             assert changed["n"] == 10_000 and changed["sum"] != before["sum"]
