@@ -85,6 +85,7 @@ def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @cli.command()
 def migrate() -> None:
     """Bring the database to the newest schema (creating a SQLite file if there is none)."""
+    check_database_file(get_settings(), create=True)
     migrations.upgrade()
     console.print("[green]database is at the newest schema[/green]")
 
@@ -122,10 +123,9 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    check_database_file(settings, create=not skip_migrate)
     configure_logging(settings.log_level)
-    if skip_migrate:
-        check_database_file(settings)
-    else:
+    if not skip_migrate:
         migrations.upgrade()
     state = asyncio.run(database_state(settings))
     _log_start(settings, state, host=host, port=port, workers=workers)

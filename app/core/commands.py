@@ -224,18 +224,23 @@ def _secrets(settings: Settings) -> list[str]:
 # --- the database a command opens -----------------------------------------------------------
 
 
-def check_database_file(settings: Settings) -> None:
-    """On SQLite, refuse a database file that does not exist (opening it would create it)."""
+def check_database_file(settings: Settings, *, create: bool = False) -> None:
+    """On SQLite, refuse a database file that does not exist (opening it would create it);
+    with `create` (migrating), refuse only a folder that does not exist."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or url.query.get("mode") == "memory":
         return
     name = url.database or ""
     if name in ("", ":memory:") or name.startswith("file:"):
         return
-    path = Path(name)
-    if not path.exists():
+    path = Path(name).resolve()
+    if create and not path.parent.is_dir():
         raise DatabaseNotReady(
-            f"there is no database at {path.resolve()}: {MIGRATE_HINT} to create it, or point "
+            f"cannot create the SQLite database {path}: the folder {path.parent} does not exist"
+        )
+    if not create and not path.exists():
+        raise DatabaseNotReady(
+            f"there is no database at {path}: {MIGRATE_HINT} to create it, or point "
             "BRANDCAST_DATABASE_URL at yours"
         )
 
