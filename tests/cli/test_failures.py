@@ -108,15 +108,29 @@ def test_a_sqlite_folder_that_does_not_exist(invoke, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# aiosqlite's worker thread reports the failed connect once the command's event loop is closed
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_sqlite_file_that_cannot_be_opened(invoke, tmp_path):
-    (tmp_path / "brandcast.db").mkdir()  # a folder where the file should be
-    url = f"sqlite:///{tmp_path}/brandcast.db"
-    assert one_line(invoke("migrate", BRANDCAST_DATABASE_URL=url)) == (
-        f"brandcast: cannot open the SQLite database {tmp_path}/brandcast.db: does its folder "
-        "exist, and may it be written?"
-    )
+def test_a_sqlite_file_that_cannot_be_opened(monkeypatch, tmp_path):
+    # as SQLAlchemy raises it for a file without read or write permission (asserted on the
+    # exception: aiosqlite's worker thread would report a real one after the test's loop ends)
+    import sqlite3 as dbapi
+
+    from sqlalchemy.exc import OperationalError
+
+    from app.core import commands
+    from app.core.config import get_settings
+
+    monkeypatch.setenv("BRANDCAST_DATABASE_URL", f"sqlite:///{tmp_path}/brandcast.db")
+    get_settings.cache_clear()
+    try:
+        error = OperationalError(
+            "connect", {}, dbapi.OperationalError("unable to open database file")
+        )
+        assert commands.explain(error) == (
+            1,
+            f"cannot open the SQLite database {tmp_path}/brandcast.db: does its folder exist, "
+            "and may it be written?",
+        )
+    finally:
+        get_settings.cache_clear()
 
 
 def test_postgresql_not_reachable_names_host_and_port_not_the_password(invoke, tmp_path):
