@@ -7,6 +7,7 @@ has no such folder in the package: there the scripts are read where they are wri
 top of the checkout.
 """
 
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
@@ -80,14 +82,23 @@ class MigrationState:
         return f"at {self.current}, behind {self.head}"
 
 
+def _current_revision(connection: Connection) -> str | None:
+    # reading the revision is not a migration: no "Context impl …" lines in the log
+    alembic_log = logging.getLogger("alembic.runtime.migration")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        alembic_log.setLevel(level)
+
+
 async def migration_state(engine: AsyncEngine) -> MigrationState:
     """The schema revision of the database behind `engine`; reads only (creates nothing)."""
     script = ScriptDirectory.from_config(alembic_config(database_url="unused"))
     head = script.get_current_head() or ""
     async with engine.connect() as conn:
-        current = await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+        current = await conn.run_sync(_current_revision)
     known = current is not None and current in {s.revision for s in script.walk_revisions()}
     return MigrationState(current=current, head=head, known=known)
 
