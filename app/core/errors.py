@@ -350,7 +350,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sa_exc.IntegrityError)
     async def _integrity(request: Request, exc: sa_exc.IntegrityError) -> Response:
-        logger.warning("integrity error not handled by a service: %s", exc.orig)
+        # the constraint, not the driver's text: PostgreSQL's DETAIL quotes the values
+        constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+        logger.warning(
+            "integrity error not handled by a service: %s on %s",
+            type(exc.orig).__name__,
+            constraint or "a constraint",
+        )
         error = ErrorBody(
             409,
             "The change conflicts with existing data.",

@@ -48,6 +48,10 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # below WARNING these log every statement's parameters and result rows (token hashes,
+    # e-mails), whatever the engine's hide_parameters: never, even at DEBUG
+    for name in ("sqlalchemy", "aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
 
 
 registry = CollectorRegistry(auto_describe=True)
