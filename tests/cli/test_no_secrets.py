@@ -160,11 +160,11 @@ async def test_the_server_never_logs_a_secret(settings, server_log, monkeypatch)
             r = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}.{token}.x"})
             assert r.status_code == 401
 
-            # statements that fail with the token hash bound to them: logged (a 503's class, a
-            # 500's traceback with its SQL), never with the parameter
-            for statement, status in (
-                ("SELECT * FROM no_such_table WHERE h = :h", 503),
-                ("SELECT :h, :missing", 500),
+            # statements that fail with the token hash bound to them: logged (a 503's class
+            # on SQLite, else a 500's traceback with its SQL), never with the parameter
+            for statement, statuses in (
+                ("SELECT * FROM no_such_table WHERE h = :h", {500, 503}),
+                ("SELECT :h, :missing", {500}),
             ):
 
                 async def _failing(session, _principal, *, page, statement=statement):
@@ -172,7 +172,7 @@ async def test_the_server_never_logs_a_secret(settings, server_log, monkeypatch)
 
                 monkeypatch.setattr(tokens_service, "list_tokens", _failing)
                 r = await client.get("/v1/tokens", headers=good)
-                assert r.status_code == status
+                assert r.status_code in statuses
                 assert_clean(r.text, needles, "an error's body")
     # the test's own client logs its requests (a token in a query string, as sent): not the
     # server's lines
@@ -181,7 +181,9 @@ async def test_the_server_never_logs_a_secret(settings, server_log, monkeypatch)
     log = "\n".join(json.dumps(e) for e in lines)
     assert any(e["logger"] == "brandcast.access" for e in lines)
     assert any(e["logger"] == "brandcast.errors" and "exception" in e for e in lines)
-    assert "SELECT ?, ?" in log  # the 500's traceback shows the statement, not its values
+    # the 500s' tracebacks show the statement, not its values
+    assert "SELECT ?, ?" in log or "SELECT $1, $2" in log
+    assert "[SQL parameters hidden due to hide_parameters=True]" in log
     assert logging.getLogger("brandcast").isEnabledFor(logging.DEBUG)
     assert not any(e["logger"].startswith(("sqlalchemy", "aiosqlite")) for e in lines)
     assert_clean(log, needles, "the server's log")
