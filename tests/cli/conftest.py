@@ -80,3 +80,17 @@ def invoke(monkeypatch) -> Iterator:
 
     yield _invoke
     get_settings.cache_clear()
+
+
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from app.core.migrations import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+# the newest migration, as the CLI names it (so these tests need no edit per migration)
+HEAD = _head_revision()

@@ -10,7 +10,7 @@ from app.core.commands import DatabaseNotReady
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.migrations import upgrade
 from app.tokens import service as tokens_service
-from tests.cli.conftest import SECRET, brandcast, clean_env
+from tests.cli.conftest import HEAD, SECRET, brandcast, clean_env
 from tests.conftest import PG_URL
 
 # every command that opens the database, with what it needs to get that far
@@ -71,7 +71,7 @@ def test_an_empty_database_file_is_not_migrated(invoke, tmp_path):
     done = invoke("tokens", "list", cwd=tmp_path)
     assert one_line(done) == (
         f"brandcast: the database sqlite:///{tmp_path / 'brandcast.db'} is not migrated "
-        "(newest: 0013_scim_fidelity): run `brandcast migrate`"
+        f"(newest: {HEAD}): run `brandcast migrate`"
     )
 
 
@@ -81,7 +81,7 @@ def test_a_database_behind_this_version_says_migrate(invoke, tmp_path):
     url = f"sqlite:///{path}"
     assert one_line(invoke("tokens", "list", BRANDCAST_DATABASE_URL=url)) == (
         f"brandcast: the database sqlite:///{path} is at 0012_standard_webhooks, behind "
-        "0013_scim_fidelity: run `brandcast migrate`"
+        f"{HEAD}: run `brandcast migrate`"
     )
     assert invoke("migrate", BRANDCAST_DATABASE_URL=url).exit_code == 0
     assert invoke("tokens", "list", BRANDCAST_DATABASE_URL=url).exit_code == 0
@@ -93,7 +93,7 @@ def test_a_database_from_a_newer_version_says_so(invoke, migrated):
     done = invoke("publish-due", BRANDCAST_DATABASE_URL=f"sqlite:///{migrated}")
     assert one_line(done) == (
         f"brandcast: the database sqlite:///{migrated} is at 0099_from_the_future, which this "
-        "version does not know (newest here: 0013_scim_fidelity): use the brandcast version "
+        f"version does not know (newest here: {HEAD}): use the brandcast version "
         "that migrated it"
     )
 
@@ -172,9 +172,7 @@ async def test_postgresql_refusals_and_an_unmigrated_database(empty_database, tm
     )
     env = clean_env(BRANDCAST_DATABASE_URL=empty_database)
     done = brandcast("tokens", "list", cwd=tmp_path, env=env)
-    assert one_line(done).endswith(
-        "is not migrated (newest: 0013_scim_fidelity): run `brandcast migrate`"
-    )
+    assert one_line(done).endswith(f"is not migrated (newest: {HEAD}): run `brandcast migrate`")
 
 
 # --- settings -------------------------------------------------------------------------------

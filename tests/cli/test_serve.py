@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.cli.conftest import BRANDCAST, SECRET, clean_env
+from tests.cli.conftest import BRANDCAST, HEAD, SECRET, clean_env
 from tests.conftest import PG_URL
 
 DEV_SECRET = "walkthrough-secret-that-is-32-bytes-or-more"
@@ -77,12 +77,12 @@ def test_serve_logs_what_an_operator_needs_first(tmp_path):
     database = f"sqlite:///{tmp_path / 'brandcast.db'}"
     assert messages[0].startswith("brandcast ") and "(API 1.0.0)" in messages[0]
     assert messages[1:5] == [
-        f"database {database}: at 0013_scim_fidelity (newest)",
+        f"database {database}: at {HEAD} (newest)",
         f"listening on http://127.0.0.1:{port} (1 worker(s))",
         f"API docs at http://127.0.0.1:{port}/docs and http://127.0.0.1:{port}/redoc",
         "employee SSO: HS256 with a shared secret (BRANDCAST_JWT_SECRET)",
     ]
-    assert serve[1]["migration"] == {"current": "0013_scim_fidelity", "head": "0013_scim_fidelity"}
+    assert serve[1]["migration"] == {"current": HEAD, "head": HEAD}
     assert serve[2]["listen"] == f"http://127.0.0.1:{port}"
     [warning] = [e for e in serve if e["level"] == "warning"]
     assert "development secret" in warning["message"]
@@ -117,7 +117,7 @@ async def test_on_postgresql_the_password_is_hidden(database_url, tmp_path):
     text = json.dumps(entries)
     assert SECRET not in text
     shown = url.render_as_string(hide_password=True)
-    assert f"database {shown}: at 0013_scim_fidelity (newest)" in text
+    assert f"database {shown}: at {HEAD} (newest)" in text
     assert "API docs at http://localhost:" in text
     assert "employee SSO: off" in text
 
@@ -136,6 +136,6 @@ def test_serve_refuses_an_unmigrated_database_with_skip_migrate(tmp_path):
     )
     assert done.returncode == 1
     assert done.stderr.strip().endswith(
-        "is not migrated (newest: 0013_scim_fidelity): run `brandcast migrate`"
+        f"is not migrated (newest: {HEAD}): run `brandcast migrate`"
     )
     assert len(done.stderr.strip().splitlines()) == 1
