@@ -61,7 +61,11 @@ RESULTS = BENCH / "RESULTS.md"
 WORK = Path("/tmp/brandcast-bench")
 BEGIN, END = "<!-- company.py:begin -->", "<!-- company.py:end -->"
 SYSTEM = Principal.system("bench")
-SERVICE_PORT, RAW_PORT = 18081, 18082
+SERVICE_PORT, HAND_PORT, RAW_PORT, SECOND_PORT = 18081, 18082, 18083, 18084
+# what the bench's employee tokens carry and every server checks
+ISSUER, AUDIENCE = "https://sso.bench.example", "brandcast"
+# the shared rate limiter's Redis for the two-replica phase (not the tests' database 15)
+REDIS_URL = os.environ.get("BRANDCAST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 # the same server settings for the service and the baseline
 UVICORN = [
     "--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools",
@@ -106,12 +110,20 @@ class Figure:
     baseline: float | None = None
     target: str = ""
     met: bool | None = None
+    # the HTTP figures' second baseline: the service's own SQL, bare (raw_app.py)
+    same_sql: float | None = None
 
     @property
     def ratio(self) -> float | None:
         if self.baseline in (None, 0):
             return None
         return self.value / self.baseline
+
+    @property
+    def same_sql_ratio(self) -> float | None:
+        if self.same_sql in (None, 0):
+            return None
+        return self.value / self.same_sql
 
 
 @dataclass
@@ -147,11 +159,15 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 
 def table(figures: list[Figure]) -> list[str]:
-    rows = [("figure", "service", "baseline", "ratio", "target", "met?")]
+    rows = [("figure", "service", "baseline", "ratio", "same SQL", "ratio", "target", "met?")]
     for f in figures:
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "—"
+        same = f"{f.same_sql_ratio:.2f}x" if f.same_sql_ratio is not None else "—"
         met = "—" if f.met is None else ("yes" if f.met else "**no**")
-        rows.append((f.name, fmt(f.value, f.unit), fmt(f.baseline, f.unit), ratio, f.target, met))
+        rows.append(
+            (f.name, fmt(f.value, f.unit), fmt(f.baseline, f.unit), ratio,
+             fmt(f.same_sql, f.unit), same, f.target, met)
+        )  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
@@ -464,30 +480,60 @@ def measured(server: "Server", run_wrk: Callable[[], "WrkResult"]) -> tuple["Wrk
 SERVICE_DIR = ROOT  # --service-dir: measure another checkout of the service (before/after)
 
 
-def service_server(target: str, workers: int = 1) -> Server:
+def service_server(
+    target: str,
+    workers: int = 1,
+    *,
+    port: int = SERVICE_PORT,
+    name: str = "service",
+    extra: dict[str, str] | None = None,
+) -> Server:
     env = {
         "BRANDCAST_DATABASE_URL": target,
         "BRANDCAST_JWT_ALGORITHMS": "HS256",
         "BRANDCAST_JWT_SECRET": SECRET,
+        "BRANDCAST_JWT_ISSUER": ISSUER,
+        "BRANDCAST_JWT_AUDIENCE": AUDIENCE,
         "BRANDCAST_RUN_SCHEDULER": "false",
         "BRANDCAST_LOG_LEVEL": "WARNING",
         # 20 connections kept open, as the baseline's asyncpg pool keeps them: with the default
         # 10 + 10 overflow, connections beyond 10 are closed when given back and reopened
         "BRANDCAST_DATABASE_POOL_SIZE": "20",
         "BRANDCAST_DATABASE_MAX_OVERFLOW": "0",
+        **(extra or {}),
     }
     target_args = ["app.main:app_from_env", "--factory", "--app-dir", str(SERVICE_DIR)]
-    return Server("service", target_args, env, SERVICE_PORT, workers)
+    return Server(name, target_args, env, port, workers)
+
+
+def _baseline_env(target: str) -> dict[str, str]:
+    return {
+        "BENCH_DATABASE_URL": dsn(target),
+        "BENCH_JWT_SECRET": SECRET,
+        "BENCH_JWT_ISSUER": ISSUER,
+        "BENCH_JWT_AUDIENCE": AUDIENCE,
+    }
+
+
+def hand_server(target: str, workers: int = 1) -> Server:
+    """`hand_app.py`: what a user would write by hand (one statement per request)."""
+    args = ["hand_app:app", "--app-dir", str(BENCH)]
+    return Server("hand", args, _baseline_env(target), HAND_PORT, workers)
 
 
 def raw_server(target: str, workers: int = 1) -> Server:
-    env = {"BENCH_DATABASE_URL": dsn(target), "BENCH_JWT_SECRET": SECRET}
-    return Server("raw", ["raw_app:app", "--app-dir", str(BENCH)], env, RAW_PORT, workers)
+    """`raw_app.py`: the service's own statements on a bare asyncpg pool ("same SQL")."""
+    args = ["raw_app:app", "--app-dir", str(BENCH)]
+    return Server("raw", args, _baseline_env(target), RAW_PORT, workers)
+
+
+BASELINES = {"service": service_server, "hand": hand_server, "raw": raw_server}
 
 
 def sign(external_id: str) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": external_id, "iat": now, "exp": now + 4 * 3600}, SECRET, "HS256")
+    claims = {"sub": external_id, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 4 * 3600}
+    return jwt.encode(claims, SECRET, "HS256")
 
 
 def ensure_wrk() -> None:
@@ -520,10 +566,13 @@ class WrkResult:
         )
 
 
+FEED_PATH = "/v1/me/messages?limit=20"  # the page an intranet shows; set by --limit
+
+
 def wrk(url: str, script: str, data: Path, seconds: int, connections: int) -> WrkResult:
     cmd = [
         "wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-        "-s", str(BENCH / "wrk" / script), url, "--", str(data), "1",
+        "-s", str(BENCH / "wrk" / script), url, "--", str(data), "1", FEED_PATH,
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     match = re.search(r"^BENCH_JSON (\{.*\})$", out, re.M)
@@ -564,7 +613,7 @@ class Pairs:
         return path
 
     def used(self, count: int) -> None:
-        self.offset += count
+        self.offset = min(len(self.rows), self.offset + count)
 
 
 async def pending_pairs(conn: asyncpg.Connection, limit: int) -> list[tuple[str, uuid.UUID]]:
@@ -597,20 +646,41 @@ def normalized(value: Any) -> Any:
     return value
 
 
-async def check_equivalence(
-    service: Server, raw: Server, employees: list[str], pairs: Pairs
-) -> None:
-    """The baseline answers what the service answers: same feed JSON, same acknowledgement."""
+def _same_feed_facts(service_page: dict[str, Any], hand_page: dict[str, Any]) -> str | None:
+    """What the hand-written feed must agree on with the service's: the same messages in the
+    same order, the same receipt state, and the same title and summary where the service
+    served the message's own language (the hand-written one does not localize)."""
+    ours, theirs = service_page["items"], hand_page["items"]
+    if [i["id"] for i in ours] != [i["id"] for i in theirs]:
+        return "other messages"
+    for a, b in zip(ours, theirs, strict=True):
+        for key in ("read_at", "acknowledged_at", "acknowledge_by", "published_at"):
+            if normalized(a[key]) != normalized(b[key]):
+                return f"{key} of {a['id']}"
+        if a["locale"] == "en" and (a["title"], a["summary"]) != (b["title"], b["summary"]):
+            return f"title of {a['id']}"
+    return None
+
+
+async def check_equivalence(servers: dict[str, Server], employees: list[str], pairs: Pairs) -> None:
+    """The baselines answer what the service answers: the same-SQL app the same feed JSON,
+    the hand-written app the same messages and receipt state; and each acknowledges."""
+    service, hand, raw = servers["service"], servers["hand"], servers["raw"]
     async with httpx.AsyncClient(timeout=30) as client:
         for external_id in employees:
             headers = {"Authorization": f"Bearer {sign(external_id)}"}
-            a = await client.get(f"{service.url}/v1/me/messages", headers=headers)
-            b = await client.get(f"{raw.url}/v1/me/messages", headers=headers)
-            assert a.status_code == b.status_code == 200, (a.status_code, b.status_code, a.text)
+            a = await client.get(f"{service.url}{FEED_PATH}", headers=headers)
+            b = await client.get(f"{raw.url}{FEED_PATH}", headers=headers)
+            c = await client.get(f"{hand.url}{FEED_PATH}", headers=headers)
+            codes = (a.status_code, b.status_code, c.status_code)
+            assert codes == (200, 200, 200), (codes, a.text, b.text, c.text)
             if normalized(a.json()) != normalized(b.json()):
-                raise SystemExit(f"feed of {external_id}: the baseline answers differently")
+                raise SystemExit(f"feed of {external_id}: the same-SQL app answers differently")
+            differs = _same_feed_facts(a.json(), c.json())
+            if differs:
+                raise SystemExit(f"feed of {external_id}: the hand-written app differs: {differs}")
         keys = None
-        for server in (service, raw):
+        for server in (service, raw, hand):
             external_id, message_id = pairs.rows[pairs.offset]
             pairs.used(1)
             r = await client.post(
@@ -618,9 +688,37 @@ async def check_equivalence(
                 headers={"Authorization": f"Bearer {sign(external_id)}"},
             )
             assert r.status_code == 201, (server.name, r.status_code, r.text)
-            keys = keys or set(r.json())
-            assert set(r.json()) == keys, (server.name, r.json())
-    say(f"  baseline answers as the service: {len(employees)} feeds, one acknowledgement each")
+            if server is not hand:
+                keys = keys or set(r.json())
+                assert set(r.json()) == keys, (server.name, r.json())
+    say(f"  the baselines answer as the service: {len(employees)} feeds, one acknowledgement each")
+
+
+def feed_tokens_file(employees: list[str]) -> Path:
+    path = WORK / "feed-tokens.txt"
+    path.write_text("\n".join(sign(e) for e in employees) + "\n")
+    return path
+
+
+async def active_employees(conn: asyncpg.Connection, count: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT external_id FROM employees WHERE active ORDER BY random() LIMIT $1", count
+    )
+    return [r["external_id"] for r in rows]
+
+
+def ack_runner(pairs: Pairs, max_rps: int, connections: int) -> Callable[[Server, int], WrkResult]:
+    def ack_run(server: Server, seconds: int) -> WrkResult:
+        data = pairs.file(WORK / f"ack-{server.name}.txt", seconds * max_rps)
+        result = wrk(server.url, "ack.lua", data, seconds, connections)
+        if result.requests > seconds * max_rps:
+            raise SystemExit("the acknowledgement run reused pairs: raise --max-rps")
+        # and the requests in flight when wrk stopped (one a connection), which it does not
+        # count but the server may have answered
+        pairs.used(result.requests + connections)
+        return result
+
+    return ack_run
 
 
 async def measure_http(
@@ -628,48 +726,35 @@ async def measure_http(
 ) -> None:
     say(
         f"\n== HTTP load: wrk, 1 thread, {args.connections} connections, "
-        f"{args.seconds} s per run after {args.warmup} s of warm-up, {args.rounds} rounds"
+        f"{args.seconds} s per run after {args.warmup} s of warm-up, {args.rounds} rounds; "
+        f"service, hand-written (hand_app.py) and same SQL (raw_app.py); feed {FEED_PATH}"
     )
     await asyncio.to_thread(ensure_wrk)
-    employees = [
-        r["external_id"]
-        for r in await conn.fetch(
-            "SELECT external_id FROM employees WHERE active ORDER BY random() LIMIT $1",
-            args.tokens,
-        )
-    ]
-    feed_tokens = WORK / "feed-tokens.txt"
-    feed_tokens.write_text("\n".join(sign(e) for e in employees) + "\n")
+    employees = await active_employees(conn, args.tokens)
+    feed_tokens = feed_tokens_file(employees)
     per_run = (args.seconds + args.warmup) * args.max_rps
-    needed = 2 * args.rounds * len(args.workers) * per_run + 10
+    needed = len(BASELINES) * args.rounds * len(args.workers) * per_run + 10
     pairs = Pairs(await pending_pairs(conn, needed))
     say(f"  {len(employees):,} feed tokens; {len(pairs.rows):,} pending (employee, message) pairs")
 
-    service, raw = service_server(target), raw_server(target)
-    with service, raw:
-        await check_equivalence(service, raw, employees[:5], pairs)
+    servers = {name: make(target) for name, make in BASELINES.items()}
+    with servers["service"], servers["hand"], servers["raw"]:
+        await check_equivalence(servers, employees[:5], pairs)
+    ack_run = ack_runner(pairs, args.max_rps, args.connections)
 
-    def ack_run(server: Server, seconds: int) -> WrkResult:
-        data = pairs.file(WORK / f"ack-{server.name}.txt", seconds * args.max_rps)
-        result = wrk(server.url, "ack.lua", data, seconds, args.connections)
-        if result.requests > seconds * args.max_rps:
-            raise SystemExit("the acknowledgement run reused pairs: raise --max-rps")
-        pairs.used(result.requests)
-        return result
-
-    # Both servers run with the same number of workers: one measures the code per core; as
+    # All servers run with the same number of workers: one measures the code per core; as
     # many as the machine has cores measures what the machine serves, PostgreSQL included.
     for workers in args.workers:
         setting = f"{workers} worker{'s' if workers > 1 else ''}"
         results: dict[tuple[str, str], list[WrkResult]] = {}
         cpus: dict[tuple[str, str], list[Cpu]] = {}
         rss: list[float] = []
+        names = list(BASELINES)
         for round_ in range(args.rounds):
-            order = (
-                [service_server, raw_server] if round_ % 2 == 0 else [raw_server, service_server]
-            )
-            for make in order:
-                server = make(target, workers)
+            # each round in another order, so that no server always runs after the same one
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for server_name in order:
+                server = BASELINES[server_name](target, workers)
                 with server:
                     run.mark(f"HTTP {setting}, round {round_ + 1}, {server.name}")
                     wrk(server.url, "feed.lua", feed_tokens, args.warmup, args.connections)
@@ -679,10 +764,8 @@ async def measure_http(
                             s.url, "feed.lua", feed_tokens, args.seconds, args.connections
                         ),
                     )
-                    before = await conn.fetchval("SELECT count(*) FROM acknowledgements")
                     ack_run(server, args.warmup)
                     ack, ack_cpu = measured(server, lambda s=server: ack_run(s, args.seconds))
-                    created = await conn.fetchval("SELECT count(*) FROM acknowledgements") - before
                     if server.name == "service":
                         rss.append(server.peak_rss_mb())
                 heading = f"{setting}, round {round_ + 1}"
@@ -691,11 +774,6 @@ async def measure_http(
                     cpus.setdefault((kind, server.name), []).append(cpu)
                     run.note("HTTP", f"{heading} {kind:<4} {server.name:<7} {result.line()}")
                     run.note("HTTP", f"{heading} {kind:<4} {server.name:<7} {cpu.line()}")
-                run.note(
-                    "HTTP",
-                    f"{heading} ack  {server.name:<7} acknowledgements created "
-                    f"(warm-up + run): {created:,}",
-                )
                 if rss and server.name == "service":
                     run.note(
                         "HTTP", f"{heading} service peak RSS per worker (VmHWM) {rss[-1]:.0f} MB"
@@ -710,6 +788,8 @@ def http_figures(
     cpus: dict[tuple[str, str], list[Cpu]],
     rss: list[float],
 ) -> None:
+    """Service ÷ hand-written (the targets) and ÷ same SQL, for throughput, p50, p99, CPU."""
+
     def best(kind: str, name: str) -> WrkResult:
         # the round with the higher throughput: what the server can do when nothing else
         # on the machine gets in its way
@@ -717,15 +797,35 @@ def http_figures(
 
     for kind, label in (("feed", "feed GET /v1/me/messages"), ("ack", "acknowledgement POST")):
         label = f"{label}, {setting}"
-        ours, bare = best(kind, "service"), best(kind, "raw")
-        ratio = ours.rps / bare.rps
-        run.add(Figure(f"{label}: throughput", ours.rps, "req/s", bare.rps, "≥ 0.5x", ratio >= 0.5))
-        run.add(Figure(f"{label}: p50 latency", ours.p50_ms, "ms", bare.p50_ms))
-        p99 = ours.p99_ms / bare.p99_ms
-        run.add(Figure(f"{label}: p99 latency", ours.p99_ms, "ms", bare.p99_ms, "≤ 2x", p99 <= 2))
-        cpu = statistics.median(c.app_ms for c in cpus[(kind, "service")])
-        bare_cpu = statistics.median(c.app_ms for c in cpus[(kind, "raw")])
-        run.add(Figure(f"{label}: server CPU per request (median)", cpu, "ms", bare_cpu))
+        ours, hand, same = best(kind, "service"), best(kind, "hand"), best(kind, "raw")
+        ratio = ours.rps / hand.rps
+        run.add(
+            Figure(f"{label}: throughput", ours.rps, "req/s", hand.rps, "≥ 0.5x", ratio >= 0.5,
+                   same.rps)
+        )  # fmt: skip
+        run.add(
+            Figure(f"{label}: p50 latency", ours.p50_ms, "ms", hand.p50_ms, same_sql=same.p50_ms)
+        )
+        p99 = ours.p99_ms / hand.p99_ms
+        run.add(
+            Figure(f"{label}: p99 latency", ours.p99_ms, "ms", hand.p99_ms, "≤ 2x", p99 <= 2,
+                   same.p99_ms)
+        )  # fmt: skip
+
+        def cpu(name: str, kind: str = kind) -> float:
+            return statistics.median(c.app_ms for c in cpus[(kind, name)])
+
+        def pg(name: str, kind: str = kind) -> float:
+            return statistics.median(c.postgres_ms for c in cpus[(kind, name)])
+
+        run.add(
+            Figure(f"{label}: server CPU per request (median)", cpu("service"), "ms",
+                   cpu("hand"), same_sql=cpu("raw"))
+        )  # fmt: skip
+        run.add(
+            Figure(f"{label}: PostgreSQL CPU per request (median)", pg("service"), "ms",
+                   pg("hand"), same_sql=pg("raw"))
+        )  # fmt: skip
     peak = max(rss)
     name = f"service peak RSS per worker during the load, {setting}"
     run.add(Figure(name, peak, "MB", None, "< 300 MB", peak < 300))
@@ -1233,6 +1333,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[1, 2],
         help="uvicorn workers of both servers, comma-separated: each is measured (default 1,2)",
     )
+    p.add_argument("--limit", type=int, default=20, help="feed page size (default 20)")
     p.add_argument("--tokens", type=int, default=50_000, help="employees whose feeds are read")
     p.add_argument("--max-rps", type=int, default=2_500, help="ack pairs put aside per second")
     p.add_argument("--calls", type=int, default=20, help="stats calls per figure")
@@ -1247,6 +1348,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     WORK.mkdir(parents=True, exist_ok=True)
     arguments = parse_args()
+    FEED_PATH = f"/v1/me/messages?limit={arguments.limit}"
     if arguments.service_dir:
         SERVICE_DIR = arguments.service_dir.resolve()
     asyncio.run(main(arguments))
