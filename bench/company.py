@@ -153,6 +153,8 @@ def fmt(value: float | None, unit: str = "") -> str:
         return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
     if unit == "s":
         return f"{value:,.2f} s"
+    if unit == "requests":
+        return f"{value:,.0f}"
     if unit == "MB":
         return f"{value:,.0f} MB"
     return f"{value:,.2f} {unit}".strip()
@@ -995,8 +997,8 @@ async def alignment_figures(
 # -- publication -----------------------------------------------------------------------------
 
 BARE_PUBLISH_SQL = """
-INSERT INTO recipients (message_id, employee_id, targeted_at, due_at)
-SELECT $1, id, $2, $3 FROM employees WHERE active
+INSERT INTO recipients (message_id, employee_id, targeted_at, published_at, due_at)
+SELECT $1, id, $2, $2, $3 FROM employees WHERE active
 """
 DRAFT_SQL = """
 INSERT INTO messages (id, category, title, body, locale, translations, priority, tags,
@@ -1095,6 +1097,363 @@ async def measure_publication(target: str, conn: asyncpg.Connection, run: Run, r
             ratio <= 3,
         )
     )
+
+
+# -- two replicas ----------------------------------------------------------------------------
+
+
+def served(server: Server) -> dict[str, int]:
+    """Requests the server answered on the hot routes, by status, from its /metrics."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as r:
+        text_ = r.read().decode()
+    counts: dict[str, int] = {}
+    for line in text_.splitlines():
+        if line.startswith("brandcast_http_requests_total{") and "/v1/me/messages" in line:
+            status = re.search(r'status="(\d+)"', line)
+            key = status.group(1) if status else "?"
+            counts[key] = counts.get(key, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def _at_once(runs: list[Callable[[], WrkResult]]) -> list[WrkResult]:
+    """wrk against each replica at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return [f.result() for f in [pool.submit(fn) for fn in runs]]
+
+
+async def measure_replicas(
+    target: str, conn: asyncpg.Connection, run: Run, args: argparse.Namespace
+) -> None:
+    """Two service processes (one worker each, two ports) on one PostgreSQL, sharing the rate
+    limiter in Redis (BRANDCAST_REDIS_URL): wrk against both at once, half the connections
+    each, against one process alone with all of them."""
+    say(
+        f"\n== two replicas on one PostgreSQL, shared rate limiter ({REDIS_URL}): "
+        f"{args.connections} connections in all, {args.seconds} s runs"
+    )
+    await asyncio.to_thread(ensure_wrk)
+    employees = await active_employees(conn, args.tokens + 1)
+    probe, employees = employees[0], employees[1:]
+    tokens = feed_tokens_file(employees)
+    per_run = (args.seconds + args.warmup) * args.max_rps
+    pairs = Pairs(await pending_pairs(conn, 3 * per_run + 10))
+    extra = {"BRANDCAST_REDIS_URL": REDIS_URL}
+    half = max(1, args.connections // 2)
+    section = "two replicas"
+
+    def ack_file(name: str, seconds: int) -> Path:
+        size = seconds * args.max_rps
+        path = pairs.file(WORK / f"ack-{name}.txt", size)
+        pairs.used(size)  # each file its own pairs; what a run leaves is not reused
+        return path
+
+    run.mark("two replicas")
+    alone = service_server(target, extra=extra, name="alone")
+    with alone:
+        wrk(alone.url, "feed.lua", tokens, args.warmup, args.connections)
+        feed_one = wrk(alone.url, "feed.lua", tokens, args.seconds, args.connections)
+        wrk(
+            alone.url, "ack.lua", ack_file("alone-warm", args.warmup), args.warmup, args.connections
+        )
+        ack_one = wrk(alone.url, "ack.lua", ack_file("alone", args.seconds), args.seconds,
+                      args.connections)  # fmt: skip
+    run.note(section, f"one process  feed {feed_one.line()}")
+    run.note(section, f"one process  ack  {ack_one.line()}")
+
+    a = service_server(target, extra=extra, name="replica-a")
+    b = service_server(target, extra=extra, name="replica-b", port=SECOND_PORT)
+    with a, b:
+        replicas = (a, b)
+        _at_once([lambda s=s: wrk(s.url, "feed.lua", tokens, args.warmup, half) for s in replicas])
+        before = [served(s) for s in replicas]
+        feeds = _at_once(
+            [lambda s=s: wrk(s.url, "feed.lua", tokens, args.seconds, half) for s in replicas]
+        )
+        between = [served(s) for s in replicas]
+        warm = [ack_file(f"{s.name}-warm", args.warmup) for s in replicas]
+        _at_once(
+            [lambda s=s, f=f: wrk(s.url, "ack.lua", f, args.warmup, half)
+             for s, f in zip(replicas, warm, strict=True)]
+        )  # fmt: skip
+        files = [ack_file(s.name, args.seconds) for s in replicas]
+        warmed = [served(s) for s in replicas]
+        acks = _at_once(
+            [lambda s=s, f=f: wrk(s.url, "ack.lua", f, args.seconds, half)
+             for s, f in zip(replicas, files, strict=True)]
+        )  # fmt: skip
+        after = [served(s) for s in replicas]
+        # one credential, alternately at each replica: the shared limit stops it once in all
+        limit_per_minute = Settings.model_fields["rate_limit_per_minute"].default
+        probe_token = sign(probe)
+        statuses: list[dict[int, int]] = [{}, {}]
+        async with httpx.AsyncClient(timeout=30) as client:
+            for n in range(limit_per_minute + 100):
+                side = n % 2
+                r = await client.get(
+                    f"{replicas[side].url}{FEED_PATH}",
+                    headers={"Authorization": f"Bearer {probe_token}"},
+                )
+                statuses[side][r.status_code] = statuses[side].get(r.status_code, 0) + 1
+
+    def delta(b0: dict[str, int], b1: dict[str, int]) -> dict[str, int]:
+        return {k: v - b0.get(k, 0) for k, v in b1.items() if v - b0.get(k, 0)}
+
+    for n, (s, feed, ack) in enumerate(zip(replicas, feeds, acks, strict=True)):
+        run.note(section, f"{s.name}  feed {feed.line()}")
+        run.note(section, f"{s.name}  ack  {ack.line()}")
+        run.note(
+            section,
+            f"{s.name}  answered, by its own /metrics: feed run {delta(before[n], between[n])}, "
+            f"ack run {delta(warmed[n], after[n])}",
+        )
+    combined_feed = sum(r.rps for r in feeds)
+    combined_ack = sum(r.rps for r in acks)
+    run.note(
+        section,
+        f"combined: feed {combined_feed:,.0f} req/s ({feed_one.rps:,.0f} one process), "
+        f"ack {combined_ack:,.0f} req/s ({ack_one.rps:,.0f} one process)",
+    )
+    allowed = sum(s.get(200, 0) for s in statuses)
+    run.note(
+        section,
+        f"rate limit {limit_per_minute}/min per credential: {limit_per_minute + 100} requests "
+        f"with one token, alternately at each replica: replica-a {statuses[0]}, replica-b "
+        f"{statuses[1]}; {allowed} answered in all (one shared limit)",
+    )
+    for kind, results, one in (("feed", feeds, feed_one), ("ack", acks, ack_one)):
+        shares = ", ".join(f"{r.requests:,}" for r in results)
+        run.add(
+            Figure(f"two replicas, {kind}: combined throughput (requests per replica: {shares})",
+                   sum(r.rps for r in results), "req/s", one.rps)
+        )  # fmt: skip
+    run.add(
+        Figure(f"two replicas: one credential's requests allowed in a minute (limit "
+               f"{limit_per_minute})", allowed, "requests", limit_per_minute, "= limit",
+               allowed <= limit_per_minute * 1.05)
+    )  # fmt: skip
+
+
+# -- scale -----------------------------------------------------------------------------------
+
+SCALE_BEGIN, SCALE_END = "<!-- company.py scale:begin -->", "<!-- company.py scale:end -->"
+
+
+def scale_messages(size: int) -> int:
+    """Messages of the data set at each size: 300 (≈ 58 per employee's feed) up to 100,000
+    employees; 100 at a million (≈ 19 per feed, ≈ 19 M recipient rows, ≈ 6 GB), so that the
+    build stays within half an hour on two cores and within the disk."""
+    return 300 if size <= 100_000 else 100
+
+
+async def database_exists(url: str, name: str) -> bool:
+    conn = await asyncpg.connect(dsn(url, "postgres"))
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def scale_database(url: str, size: int, messages: int, args: argparse.Namespace) -> str:
+    """The kept data set of this size: reused when complete, else (re)built and kept."""
+    name = f"brandcast_scale_{size}_{messages}"
+    target = make_url(url).set(database=name).render_as_string(hide_password=False)
+    if await database_exists(url, name) and not args.rebuild:
+        conn = await asyncpg.connect(dsn(url, name))
+        try:
+            built = await conn.fetchval("SELECT to_regclass('bench_build') IS NOT NULL")
+        finally:
+            await conn.close()
+        if built:
+            say(f"  reusing {name}")
+            await asyncio.to_thread(upgrade, target)
+            return name
+    await admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    target = await create_database(url, name)
+    say(f"\n== building {name} ({size:,} employees, {messages} messages)")
+    db = Database(Settings(database_url=target, run_scheduler=False))
+    conn = await asyncpg.connect(dsn(url, name), server_settings=BASELINE_SETTINGS)
+    try:
+        started = time.perf_counter()
+        report = await dataset.build(
+            db, conn, employee_count=size, message_count=messages, seed=args.seed, say=say
+        )
+        report.seconds["total"] = time.perf_counter() - started
+        await save_build(conn, report)
+    finally:
+        await conn.close()
+        await db.dispose()
+    return name
+
+
+async def publication_seconds(target: str, conn: asyncpg.Connection, repeat: int) -> float:
+    """`publish_message` to everyone, rolled back: the median of `repeat` after one warm-up."""
+    everyone = await conn.fetchval("SELECT id FROM audiences WHERE rule = '{\"all\": []}'::jsonb")
+    db = Database(Settings(database_url=target, run_scheduler=False))
+    draft = MessageCreate.model_validate(
+        {"category": "policy", "audience_ids": [str(everyone)], "title": "Bench publication",
+         "body": "Body", "requires_acknowledgement": True,
+         "acknowledgement_text": "I have read it.", "acknowledge_within_days": 14}
+    )  # fmt: skip
+    times = []
+    try:
+        for i in range(repeat + 1):
+            async with db.sessionmaker() as session:
+                await session.begin()
+                try:
+                    message = await create_message(session, SYSTEM, data=draft)
+                    t0 = time.perf_counter()
+                    await publish_message(session, SYSTEM, message_id=message.id)
+                    if i:
+                        times.append(time.perf_counter() - t0)
+                finally:
+                    await session.rollback()
+    finally:
+        await db.dispose()
+    return statistics.median(times)
+
+
+async def scale_row(
+    url: str, name: str, args: argparse.Namespace, machine_rows: list[tuple[str, str]]
+) -> dict[str, str]:
+    """One data set's column of the scale table."""
+    target = make_url(url).set(database=name).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn(url, name), server_settings=BASELINE_SETTINGS)
+    out: dict[str, str] = {}
+    try:
+        build = await load_build(conn)
+        counts = build["counts"]
+        members = await conn.fetchval("SELECT count(*) FROM employees WHERE active")
+        size = await conn.fetchval("SELECT pg_database_size(current_database())")
+        out["employees · messages"] = f"{counts['employees']:,} · {counts['messages']}"
+        out["recipient rows"] = f"{counts['recipients']:,}"
+        out["database size"] = f"{size / 2**30:.1f} GB"
+        total = build["seconds"].get("total") or sum(build["seconds"].values())
+        out["build time"] = f"{total / 60:.1f} min"
+        say(f"\n== scale: {name} ({members:,} active employees), load {load()}")
+        out["load average (1/5/15) at the start"] = load()
+
+        employees = await active_employees(conn, min(args.tokens, members))
+        tokens = feed_tokens_file(employees)
+        max_rps = args.max_rps
+        needed = (args.seconds + args.warmup) * max_rps + 10
+        pairs = Pairs(await pending_pairs(conn, needed))
+        if len(pairs.rows) < needed:  # a small data set: fewer pairs for each second
+            max_rps = (len(pairs.rows) - 10) // (args.seconds + args.warmup)
+        ack_run = ack_runner(pairs, max_rps, args.connections)
+        with service_server(target) as server:
+            wrk(server.url, "feed.lua", tokens, args.warmup, args.connections)
+            feed = wrk(server.url, "feed.lua", tokens, args.seconds, args.connections)
+            ack_run(server, args.warmup)
+            ack = ack_run(server, args.seconds)
+        say(f"    feed {feed.line()}\n    ack  {ack.line()}")
+        out["feed (limit 20): throughput"] = f"{feed.rps:,.0f} req/s"
+        out["feed: p50 / p99"] = f"{feed.p50_ms:.1f} / {feed.p99_ms:.1f} ms"
+        out["acknowledgement: throughput"] = f"{ack.rps:,.0f} req/s"
+        out["acknowledgement: p50 / p99"] = f"{ack.p50_ms:.1f} / {ack.p99_ms:.1f} ms"
+
+        seconds = await publication_seconds(target, conn, args.repeat)
+        out["publication to everyone"] = (
+            f"{seconds:.2f} s ({members:,} rows, {seconds / members * 1e6:.1f} µs a row)"
+        )
+        say(f"    publication {out['publication to everyone']}")
+
+        message_id, recipients = await stats_message(conn)
+        db = Database(Settings(database_url=target, run_scheduler=False))
+        try:
+
+            async def grouped() -> None:
+                async with db.session_scope(write=False) as session:
+                    await message_stats(
+                        session, SYSTEM, message_id=message_id, group_by=GroupBy.DEPARTMENT
+                    )
+
+            async def alignment() -> None:
+                async with db.session_scope(write=False) as session:
+                    await reports.brand_alignment(
+                        session, SYSTEM, min_group_size=5, group_by=GroupBy.DEPARTMENT
+                    )
+
+            stats_ms = statistics.median(await timed(args.calls, grouped))
+            align_ms = statistics.median(await timed(max(3, args.calls // 4), alignment, 1))
+        finally:
+            await db.dispose()
+        in_period = await conn.fetchval(
+            "SELECT count(*) FROM recipients r JOIN messages m ON m.id = r.message_id "
+            "WHERE m.category = ANY($1::text[]) AND m.status IN ('published', 'archived') "
+            "AND m.published_at >= now() - $2::interval",
+            reports.CATEGORIES,
+            reports.DEFAULT_PERIOD,
+        )
+        out["grouped stats (department), p50"] = f"{stats_ms:.0f} ms ({recipients:,} recipients)"
+        out["brand-alignment report (90 days, department), p50"] = (
+            f"{align_ms:,.0f} ms ({in_period:,} recipient rows)"
+        )
+        say(f"    stats {out['grouped stats (department), p50']}; alignment {align_ms:.0f} ms")
+    finally:
+        await conn.close()
+    return out
+
+
+async def measure_scale(url: str, args: argparse.Namespace) -> None:
+    sizes = args.scale
+    messages = args.scale_messages or [scale_messages(n) for n in sizes]
+    if len(messages) != len(sizes):
+        raise SystemExit("--scale-messages needs one count per --scale size")
+    columns: dict[str, dict[str, str]] = {}
+    machine_rows: list[tuple[str, str]] = []
+    for size, count in zip(sizes, messages, strict=True):
+        name = await scale_database(url, size, count, args)
+        if not machine_rows:
+            conn = await asyncpg.connect(dsn(url, name))
+            try:
+                machine_rows = await machine(conn)
+            finally:
+                await conn.close()
+        if args.wait_quiet:
+            await wait_quiet(1.0, args.wait_quiet)
+        columns[f"{size:,}"] = await scale_row(url, name, args, machine_rows)
+    heads = list(columns)
+    names = list(next(iter(columns.values())))
+    rows = [("", *heads)] + [(n, *(columns[h].get(n, "—") for h in heads)) for n in names]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if n == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    say("\n" + "\n".join(lines))
+    if args.no_write:
+        return
+    command = "python bench/company.py " + " ".join(sys.argv[1:])
+    block = "\n".join(
+        [
+            SCALE_BEGIN,
+            "",
+            f"## Cost as the company grows ({machine_rows[0][1]})",
+            "",
+            f"`{command.strip()}`",
+            "",
+            *lines,
+            "",
+            "The service alone (one worker, wrk with "
+            f"{args.connections} connections, {args.seconds} s runs after {args.warmup} s of "
+            "warm-up); publication = `publish_message` to everyone, rolled back (median of "
+            f"{args.repeat}); stats and the report in-process, p50. Machine: "
+            + "; ".join(f"{k} {v}" for k, v in machine_rows[1:5]),
+            "",
+            SCALE_END,
+        ]
+    )
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if SCALE_BEGIN in current and SCALE_END in current:
+        head, _, rest = current.partition(SCALE_BEGIN)
+        _, _, tail = rest.partition(SCALE_END)
+        RESULTS.write_text(head + block + tail)
+    else:
+        RESULTS.write_text(current.rstrip() + "\n\n" + block + "\n")
+    say(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
 # -- profile ---------------------------------------------------------------------------------
@@ -1245,6 +1604,11 @@ async def wait_quiet(limit: float, minutes: float) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     url = os.environ.get("BRANDCAST_BENCH_DATABASE_URL", DEFAULT_SERVER)
+    if args.scale:
+        say(f"load average {load()}; scale mode: {', '.join(f'{n:,}' for n in args.scale)}")
+        await asyncio.to_thread(ensure_wrk)
+        await measure_scale(url, args)
+        return
     name = args.reuse or f"brandcast_company_{uuid.uuid4().hex[:8]}"
     run = Run()
     say(f"load average {load()}; database {name}")
@@ -1276,16 +1640,24 @@ async def main(args: argparse.Namespace) -> None:
             await save_build(conn, report)
             say(f"  built in {time.perf_counter() - started:.0f} s")
         build = await load_build(conn)
-        phases = set(args.only.split(",")) if args.only else {"sync", "http", "stats", "publish"}
+        phases = (
+            set(args.only.split(","))
+            if args.only
+            else {"sync", "http", "replicas", "stats", "publish"}
+        )
         if "http" in phases or args.profile:
             await asyncio.to_thread(ensure_wrk)
         machine_rows = await machine(conn)
         if args.wait_quiet:
             await wait_quiet(1.0, args.wait_quiet)
         if "sync" in phases:
-            await measure_bulk_sync(url, name, args.employees, args.seed, run)
+            # as many employees as the data set has (a kept one may be of another size)
+            count = build["counts"].get("employees", args.employees)
+            await measure_bulk_sync(url, name, count, args.seed, run)
         if "http" in phases:
             await measure_http(target, conn, run, args)
+        if "replicas" in phases:
+            await measure_replicas(target, conn, run, args)
         if "stats" in phases:
             await measure_stats(target, conn, run, args.calls)
         if "publish" in phases:
@@ -1319,7 +1691,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--keep", action="store_true", help="keep the database for --reuse")
     p.add_argument("--reuse", metavar="NAME", help="measure on a database kept by --keep")
-    p.add_argument("--only", help="phases, comma-separated: sync,http,stats,publish")
+    p.add_argument("--only", help="phases, comma-separated: sync,http,replicas,stats,publish")
+    p.add_argument(
+        "--scale",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="scale mode: data sets of these employee counts (built once and kept as "
+        "brandcast_scale_<employees>_<messages>), one table side by side",
+    )
+    p.add_argument(
+        "--scale-messages",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="messages of each --scale data set (default 300 up to 100,000 employees, else 100)",
+    )
+    p.add_argument("--rebuild", action="store_true", help="scale mode: build the data sets anew")
     p.add_argument("--employees", type=int, default=100_000)
     p.add_argument("--messages", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
