@@ -1,9 +1,14 @@
 """Brandcast at company scale: build a realistic data set on PostgreSQL, then measure the
 service against bare baselines in the same run, and write `bench/RESULTS.md`.
 
+The hot paths (feed, acknowledgement) are measured against two baselines: `hand_app.py`, what
+a team would write by hand instead, and `raw_app.py`, the service's own SQL on a bare driver.
+`--scale` builds (or reuses) one data set per size and prints their figures side by side.
+
     .venv/bin/python bench/company.py                 # build (≈ 10 min), measure, drop
     .venv/bin/python bench/company.py --keep          # … and keep the database for reruns
     .venv/bin/python bench/company.py --reuse NAME    # measure again on a kept database
+    .venv/bin/python bench/company.py --scale 10000,100000,1000000
 
 Server: `BRANDCAST_BENCH_DATABASE_URL`, else postgresql://postgres@127.0.0.1:5432/postgres; the
 script creates (and unless kept, drops) its own databases there. See bench/README.md.
