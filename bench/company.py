@@ -719,7 +719,9 @@ def ack_runner(pairs: Pairs, max_rps: int, connections: int) -> Callable[[Server
         data = pairs.file(WORK / f"ack-{server.name}.txt", seconds * max_rps)
         result = wrk(server.url, "ack.lua", data, seconds, connections)
         if result.requests > seconds * max_rps:
-            raise SystemExit("the acknowledgement run reused pairs: raise --max-rps")
+            # wrk went round its file again: the later requests re-acknowledged (the service
+            # answers 200, the hand-written app 409, counted as errors); the run goes on
+            say(f"  WARNING: {server.name}'s acknowledgement run reused pairs: raise --max-rps")
         # and the requests in flight when wrk stopped (one a connection), which it does not
         # count but the server may have answered
         pairs.used(result.requests + connections)
