@@ -1249,8 +1249,8 @@ SCALE_BEGIN, SCALE_END = "<!-- company.py scale:begin -->", "<!-- company.py sca
 
 def scale_messages(size: int) -> int:
     """Messages of the data set at each size: 300 (≈ 58 per employee's feed) up to 100,000
-    employees; 100 at a million (≈ 19 per feed, ≈ 19 M recipient rows, ≈ 6 GB), so that the
-    build stays within half an hour on two cores and within the disk."""
+    employees; 100 at a million (≈ 19 per feed, ≈ 19 M recipient rows, ≈ 10 GB), so that the
+    build takes ≈ 25 minutes on two quiet cores (300 would be 58 M rows, 2–3 hours)."""
     return 300 if size <= 100_000 else 100
 
 
