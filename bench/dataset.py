@@ -7,8 +7,8 @@
 - messages: `app.messages.service.create_message`, then `publish_message` (which resolves the
   audiences into recipient rows), one transaction each; the oldest are archived with
   `archive_message`;
-- a thousand acknowledgements through `app.me.service.acknowledge` (audit row, outbox
-  event, recipient update);
+- a thousand acknowledgements through `app.receipts.acknowledgements.acknowledge` (the
+  one-statement path: evidence, audit row, outbox event, recipient update);
 - leavers: a bulk sync that deactivates some employees after the messages went out.
 
 The bulk of the read and acknowledgement state is set with set-based SQL instead (one
@@ -36,9 +36,11 @@ import asyncpg
 from app.audiences.schemas import AudienceCreate
 from app.audiences.service import create_audience
 from app.core.database import Database, utcnow
+from app.core.direct import direct
 from app.core.principal import Principal
 from app.employees.schemas import EmployeeRecord, SyncMode
 from app.employees.sync import sync_employees
+from app.messages.content import ContentCache
 from app.messages.models import Category
 from app.messages.schemas import MessageCreate
 from app.messages.service import archive_message, create_message, publish_message
@@ -507,6 +509,7 @@ async def build(
         seed,
         SERVICE_ACKS,
     )
+    contents = ContentCache()
     for row in pending:
         principal = Principal(
             kind="employee",
@@ -515,8 +518,10 @@ async def build(
             employee_id=row["employee_id"],
             external_id=row["external_id"],
         )
-        async with db.session_scope() as session:
-            await acknowledge(session, principal, message_id=row["message_id"], prefs=("en",))
+        async with direct(db, write=True) as conn:
+            await acknowledge(
+                conn, principal, message_id=row["message_id"], cache=contents, prefs=("en",)
+            )
     report.seconds[f"acknowledge() x {len(pending):,} (service)"] = time.perf_counter() - started
 
     # -- leavers: deactivated after the messages went out ----------------------------------

@@ -1,5 +1,5 @@
--- GET /v1/me/messages, each request with the next employee's JWT.
--- wrk -s feed.lua URL -- TOKENS_FILE THREADS   (one signed token per line)
+-- GET /v1/me/messages (or the path given), each request with the next employee's JWT.
+-- wrk -s feed.lua URL -- TOKENS_FILE THREADS [PATH]   (one signed token per line)
 dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "common.lua")
 
 function init(args)
@@ -8,11 +8,12 @@ function init(args)
       tokens[#tokens + 1] = "Bearer " .. line
    end
    step = tonumber(args[2]) or 1
+   path = args[3] or "/v1/me/messages"
    index = id
 end
 
 function request()
    local token = tokens[(index % #tokens) + 1]
    index = index + step
-   return wrk.format("GET", "/v1/me/messages", { ["Authorization"] = token })
+   return wrk.format("GET", path, { ["Authorization"] = token })
 end
