@@ -127,8 +127,11 @@ async def test_two_processes_acknowledge_and_publish_without_doing_anything_twic
                 one.base_url, token, employees=employees, messages=immediate, scheduled=scheduled
             )
             limits = httpx.Limits(max_connections=20)
-            a = httpx.AsyncClient(base_url=one.base_url, timeout=30, limits=limits)
-            b = httpx.AsyncClient(base_url=two.base_url, timeout=30, limits=limits)
+            # hundreds of calls queue for 20 connections: on a loaded machine the wait for a
+            # pooled connection alone can pass 30 s, which is no failure of the service
+            timeout = httpx.Timeout(30, pool=None)
+            a = httpx.AsyncClient(base_url=one.base_url, timeout=timeout, limits=limits)
+            b = httpx.AsyncClient(base_url=two.base_url, timeout=timeout, limits=limits)
             async with a, b:
                 # every (message, employee) acknowledged through both processes at once
                 pairs = [(m, f"E-{i}") for m in published for i in range(employees)]
@@ -153,8 +156,9 @@ async def test_two_processes_acknowledge_and_publish_without_doing_anything_twic
                     *(acknowledge(c, m, e) for m, e in late_pairs for c in (a, b))
                 )
 
-        statuses = [s for s, _, _ in results + late]
-        assert set(statuses) <= {200, 201}, sorted(set(statuses))
+        # a transport error (0) names its kind, so a timeout reads apart from a dropped connection
+        failures = sorted({(s, kind) for s, kind, _ in results + late if s not in (200, 201)})
+        assert not failures, failures
         # exactly one of the two concurrent calls created it; the other saw the original
         for n in range(len(pairs)):
             assert sorted((results[2 * n][0], results[2 * n + 1][0])) == [200, 201], pairs[n]
