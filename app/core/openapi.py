@@ -141,6 +141,11 @@ def document_errors(document: dict[str, Any], formats: ErrorFormats) -> dict[str
         if not formats.is_problem_json(path):
             continue  # another error format (SCIM) documents its own errors
         for operation in operations.values():
+            if operation.get("x-browser-page"):
+                # a page for a browser (from an e-mail) documents its own HTML answers; its only
+                # parameter is a string in the path, so the framework's JSON 422 never happens
+                operation["responses"].pop("422", None)
+                continue
             responses = operation["responses"]
             if "security" in operation:
                 for code in _CREDENTIAL_ERRORS:
