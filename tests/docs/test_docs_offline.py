@@ -90,7 +90,7 @@ def operations(live_service: str) -> list[tuple[str, str, str]]:
         (op["tags"][0], op["operationId"], op["summary"])
         for item in document["paths"].values()
         for method, op in item.items()
-        if method in {"get", "post", "put", "patch", "delete"}
+        if method in {"get", "head", "post", "put", "patch", "delete"}
     ]
 
 
