@@ -2,10 +2,11 @@
 its migration state, where it listens, where the docs are and how employees sign in."""
 
 import json
-import selectors
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _forward(stream, into: "queue.Queue[str]") -> None:
+    for line in stream:
+        into.put(line)
+
+
 def start_lines(*args: str, cwd: Path, env: dict[str, str], timeout: float = 90) -> list[dict]:
     """The JSON log lines `brandcast serve` writes until uvicorn says it runs; then stop it."""
     process = subprocess.Popen(
@@ -35,17 +41,21 @@ def start_lines(*args: str, cwd: Path, env: dict[str, str], timeout: float = 90)
         stderr=subprocess.PIPE,
         text=True,
     )
+    # A reader thread, not select() on the pipe: select() misses lines already in the
+    # buffered reader when uvicorn's line arrives in the same chunk as the one before.
+    received: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_forward, args=(process.stderr, received), daemon=True)
+    reader.start()
     lines: list[str] = []
     try:
-        selector = selectors.DefaultSelector()
-        selector.register(process.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not selector.select(timeout=1):
+            try:
+                line = received.get(timeout=1)
+            except queue.Empty:
+                if process.poll() is not None and not reader.is_alive():
+                    break
                 continue
-            line = process.stderr.readline()
-            if not line:
-                break
             lines.append(line)
             if "Uvicorn running on" in line:
                 break
@@ -54,11 +64,13 @@ def start_lines(*args: str, cwd: Path, env: dict[str, str], timeout: float = 90)
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            _, rest = process.communicate(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            _, rest = process.communicate()
-    lines += rest.splitlines(keepends=True)
+            process.wait()
+    reader.join(timeout=10)
+    while not received.empty():
+        lines.append(received.get())
     text = "".join(lines)
     assert "Traceback" not in text, text
     return [json.loads(line) for line in lines if line.strip()]
