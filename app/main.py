@@ -26,8 +26,10 @@ from app.me.router import router as me_router
 from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
+from app.preferences.router import router as preferences_router
 from app.receipts.reminders import due_reminders_job
 from app.receipts.router import chat_router, links_router
+from app.receipts.router import employees_router as receipts_employees_router
 from app.receipts.router import messages_router as receipts_messages_router
 from app.receipts.router import router as receipts_router
 from app.receipts.sender import sender_job
@@ -115,10 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messages_router,
         audiences_router,
         employees_router,
+        preferences_router,
         feedback_router,
         reports_router,
         receipts_router,
         receipts_messages_router,
+        receipts_employees_router,
         links_router,
         chat_router,
         tokens_router,

@@ -6,10 +6,12 @@ from app.core.idempotency import IdempotencyKey
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
+from app.preferences.models import EmployeePreference
 from app.receipts.models import (
     Acknowledgement,
     ChatTarget,
     Delivery,
+    Digest,
     DueNotice,
     OptOut,
     Recipient,
@@ -25,8 +27,10 @@ __all__ = [
     "ChatTarget",
     "Comment",
     "Delivery",
+    "Digest",
     "DueNotice",
     "Employee",
+    "EmployeePreference",
     "IdempotencyKey",
     "Message",
     "MessageAudience",

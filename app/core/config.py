@@ -15,6 +15,8 @@ from pydantic_settings import SettingsError as EnvironmentParseError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.core.timezones import minutes_of_day, valid_time_zone
+
 DEFAULT_DATABASE_URL = "sqlite:///./brandcast.db"
 _DATABASE_BACKENDS = frozenset({"sqlite", "postgresql", "postgres"})
 
@@ -200,6 +202,17 @@ class Settings(BaseSettings):
     # how long one sender pass may run before it hands the rest to the next pass
     delivery_pass_seconds: float = Field(default=60.0, gt=0)
 
+    # Inbox rules (app/receipts/inbox.py, app/preferences): the weekly cap on `normal`
+    # e-mails, the digest's local hour and weekday (1 = Monday), the company defaults of what
+    # employees may change (`digest`, quiet hours as "HH:MM-HH:MM", a time zone for employees
+    # whose directory record and country give none)
+    email_max_per_week: int = Field(default=3, ge=0, le=1000)
+    digest_hour: int = Field(default=9, ge=0, le=23)
+    digest_weekday: int = Field(default=1, ge=1, le=7)
+    default_digest: Literal["off", "daily", "weekly"] = "off"
+    default_quiet_hours: str | None = None
+    default_time_zone: str = "UTC"
+
     # Per credential (API token or employee) and per process; 0 turns limiting off.
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     rate_limit_burst: int = Field(default=200, ge=1)
@@ -273,6 +286,28 @@ class Settings(BaseSettings):
         if not self.jwt_employee_claim.strip():
             raise ValueError("BRANDCAST_JWT_EMPLOYEE_CLAIM must name a claim")
         return self
+
+    @model_validator(mode="after")
+    def _check_inbox_rules(self) -> "Settings":
+        if not valid_time_zone(self.default_time_zone):
+            raise ValueError("BRANDCAST_DEFAULT_TIME_ZONE must be an IANA time zone")
+        if self.default_quiet_hours is not None:
+            start, _, end = self.default_quiet_hours.partition("-")
+            if minutes_of_day(start) is None or minutes_of_day(end) is None or start == end:
+                raise ValueError(
+                    'BRANDCAST_DEFAULT_QUIET_HOURS must read "HH:MM-HH:MM", e.g. "20:00-08:00"'
+                )
+        return self
+
+    @property
+    def quiet_hours_minutes(self) -> tuple[int, int] | None:
+        """The default quiet hours as minutes after local midnight (start, end), or None."""
+        if self.default_quiet_hours is None:
+            return None
+        start, _, end = self.default_quiet_hours.partition("-")
+        first, last = minutes_of_day(start), minutes_of_day(end)
+        assert first is not None and last is not None
+        return first, last
 
     @model_validator(mode="after")
     def _check_delivery(self) -> "Settings":

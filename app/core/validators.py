@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import AfterValidator, Field
 
 from app.core.errors import ValidationFailed, field_error, format_loc
+from app.core.timezones import valid_time_zone
 
 
 def normalize_locale(value: str) -> str:
@@ -34,6 +35,17 @@ LocaleTag = Annotated[
 ]
 CountryCode = Annotated[
     str, Field(min_length=2, max_length=2, examples=["ES"]), AfterValidator(normalize_country)
+]
+
+
+def check_time_zone(value: str) -> str:
+    if not valid_time_zone(value):
+        raise ValueError(f"'{value}' is not an IANA time zone (e.g. 'Europe/Madrid')")
+    return value
+
+
+TimeZone = Annotated[
+    str, Field(max_length=64, examples=["Europe/Madrid"]), AfterValidator(check_time_zone)
 ]
 
 

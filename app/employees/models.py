@@ -52,6 +52,8 @@ class Employee(SQLModel, table=True):
     )
     hire_date: date | None = Field(default=None, sa_column=Column(Date))
     locale: str | None = Field(default=None, sa_column=Column(String(35)))
+    # IANA time zone (`Europe/Madrid`); without it, the country's main zone
+    time_zone: str | None = Field(default=None, sa_column=Column(String(64)))
     active: bool = Field(
         default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
     )

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.core.validators import CountryCode, LocaleTag
+from app.core.validators import CountryCode, LocaleTag, TimeZone
 from app.employees.models import EmploymentType
 
 MAX_BULK_RECORDS = 10_000
@@ -175,6 +175,11 @@ class EmployeeIn(BaseModel):
     locale: Annotated[
         LocaleTag | None, BeforeValidator(_blank_to_none), Field(description="BCP 47.")
     ] = None
+    time_zone: Annotated[
+        TimeZone | None,
+        BeforeValidator(_blank_to_none),
+        Field(description="IANA, e.g. `Europe/Madrid`; without it, the country's main zone."),
+    ] = None
     active: bool = True
     attributes: Attributes = Field(default_factory=dict)
 
@@ -270,6 +275,7 @@ class EmployeeOut(BaseModel):
     customer_facing: bool
     hire_date: date | None
     locale: str | None
+    time_zone: str | None = None
     active: bool
     attributes: dict[str, Any]
     created_at: datetime

@@ -107,6 +107,11 @@ class Message(Editable, table=True):
     chat_target_ids: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
     )
+    # this message's own weekly e-mail cap (else BRANDCAST_EMAIL_MAX_PER_WEEK), and its
+    # retargeting: e-mail again after `retarget_after_days` who has not read it, `retarget_max` times
+    email_max_per_week: int | None = Field(default=None, sa_column=Column(Integer))
+    retarget_after_days: int | None = Field(default=None, sa_column=Column(Integer))
+    retarget_max: int | None = Field(default=None, sa_column=Column(Integer))
     status: str = Field(default=Status.DRAFT, sa_column=Column(String(20), nullable=False))
     publish_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

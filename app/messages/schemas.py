@@ -172,6 +172,28 @@ ChatTargetIds = Annotated[
 ]
 
 
+class Retarget(BaseModel):
+    """E-mail the message again to recipients who have not read it (or, when it asks for
+    acknowledgement, not acknowledged it) `after_days` after the last e-mail, at most `max`
+    times; it stops the moment they read or acknowledge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_days: int = Field(ge=1, le=90)
+    max: int = Field(ge=1, le=10)
+
+
+EmailCap = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=1000,
+        description="This message's weekly cap on `normal` e-mails per employee, instead of "
+        "BRANDCAST_EMAIL_MAX_PER_WEEK.",
+    ),
+]
+
+
 class MessageCreate(BaseModel):
     """A new draft."""
 
@@ -193,6 +215,8 @@ class MessageCreate(BaseModel):
     acknowledge_within_days: AckWithinDays | None = None
     pulse_question: PulseQuestion | None = None
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    email_max_per_week: EmailCap | None = None
+    retarget: Retarget | None = None
     publish_at: AwareDatetime | None = Field(
         default=None, description="Planned publication time; `POST …/publish` schedules it."
     )
@@ -239,6 +263,8 @@ class MessageUpdate(BaseModel):
     acknowledge_within_days: AckWithinDays | None = None
     pulse_question: PulseQuestion | None = None
     feedback: FeedbackSettingsPatch | None = None
+    email_max_per_week: EmailCap | None = None
+    retarget: Retarget | None = None
     publish_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
     require_reacknowledgement: bool = Field(
@@ -284,6 +310,8 @@ class MessageOut(BaseModel):
     acknowledge_within_days: int | None
     pulse_question: str | None
     feedback: FeedbackSettings
+    email_max_per_week: int | None = None
+    retarget: Retarget | None = None
     publish_at: datetime | None
     expires_at: datetime | None
     status: Status

@@ -56,12 +56,21 @@ def _columns_of(data: MessageCreate | MessageUpdate, **options: Any) -> dict[str
     values = data.model_dump(include=_COLUMNS, **options)
     if values.get("chat_target_ids") is not None:
         values["chat_target_ids"] = [str(i) for i in values["chat_target_ids"]]
+    if "retarget" in data.model_fields_set or not options.get("exclude_unset"):
+        rule = data.retarget
+        values["retarget_after_days"] = rule.after_days if rule else None
+        values["retarget_max"] = rule.max if rule else None
     return values
 
 
 def message_out(message: Message, **extra: Any) -> MessageOut:
     """The API shape of a row; `extra` supplies output fields that are not columns."""
     columns = {name: getattr(message, name) for name in MessageOut.model_fields.keys() & _COLUMNS}
+    if message.retarget_after_days is not None and message.retarget_max is not None:
+        columns["retarget"] = {
+            "after_days": message.retarget_after_days,
+            "max": message.retarget_max,
+        }
     return MessageOut.model_validate({**columns, "etag": etag_of(message), **extra})
 
 

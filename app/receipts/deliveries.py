@@ -145,6 +145,7 @@ STATE_FILTERS: dict[DeliveryStateFilter, tuple[str, ...]] = {
     DeliveryStateFilter.SENT: (DeliveryState.SENT.value,),
     DeliveryStateFilter.FAILED: (DeliveryState.FAILED.value,),
     DeliveryStateFilter.CANCELLED: (DeliveryState.CANCELLED.value,),
+    DeliveryStateFilter.DIGESTED: (DeliveryState.DIGESTED.value,),
 }
 
 
@@ -217,3 +218,38 @@ async def list_deliveries(
 _DELIVERY_OUT_COLUMNS = tuple(
     name for name in DeliveryOut.model_fields if name not in ("employee_external_id", "email")
 )
+
+
+async def list_employee_deliveries(
+    session: AsyncSession,
+    _principal: Principal,
+    *,
+    external_id: str,
+    page: PageParams,
+    state: DeliveryStateFilter | None = None,
+) -> Page[DeliveryOut]:
+    """An employee's e-mails, newest first, with why each is held or was cancelled (the
+    inbox rules' `reason`, `held_at`, `released_at`); 404 for no such employee."""
+    employee = (
+        await session.execute(
+            select(Employee.id, Employee.email).where(Employee.external_id == external_id)
+        )
+    ).one_or_none()
+    if employee is None:
+        raise NotFound("No employee with this external_id.")
+    stmt = select(Delivery).where(
+        Delivery.employee_id == employee.id, Delivery.channel == Channel.EMAIL.value
+    )
+    if state is not None:
+        stmt = stmt.where(Delivery.state.in_(STATE_FILTERS[state]))
+    rows = (await session.execute(keyset(stmt, page, [Delivery.id], descending=True))).all()
+
+    def out(row: Any) -> DeliveryOut:
+        d = row.Delivery
+        return DeliveryOut(
+            **{name: getattr(d, name) for name in _DELIVERY_OUT_COLUMNS},
+            employee_external_id=external_id,
+            email=employee.email,
+        )
+
+    return make_page(rows, page, lambda r: (r.Delivery.id,), out)

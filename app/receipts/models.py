@@ -122,6 +122,7 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # rejected, or given up on after the retry period; `last_error` says why
     CANCELLED = "cancelled"  # not sent: the message closed, or the employee opted out
+    DIGESTED = "digested"  # carried by a digest e-mail (`digest_id`) instead of its own
 
 
 # delivery states a client filters on: `pending` is every state that may still be sent
@@ -143,7 +144,10 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
     __table_args__ = (
         # one e-mail per (message, employee): the planning statement relies on it
-        UniqueConstraint("message_id", "channel", "employee_id", name="uq_deliveries_employee"),
+        # one e-mail per (message, employee, retargeting round): planning relies on it (round 0)
+        UniqueConstraint(
+            "message_id", "channel", "employee_id", "round", name="uq_deliveries_employee"
+        ),
         UniqueConstraint("message_id", "chat_target_id", name="uq_deliveries_chat_target"),
         # the sender's claim: only rows that may still be sent are indexed
         Index(
@@ -151,6 +155,16 @@ class Delivery(SQLModel, table=True):
             "not_before",
             postgresql_where=text("state IN ('planned', 'sending')"),
             sqlite_where=text("state IN ('planned', 'sending')"),
+        ),
+        # the weekly cap: what an employee was sent lately
+        Index("ix_deliveries_employee_id_sent_at", "employee_id", "sent_at"),
+        Index("ix_deliveries_digest_id", "digest_id"),
+        # the release of held rows whose moment came
+        Index(
+            "ix_deliveries_held",
+            "not_before",
+            postgresql_where=text("state = 'held'"),
+            sqlite_where=text("state = 'held'"),
         ),
     )
 
@@ -179,6 +193,54 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(String(1000)))
     reason: str | None = Field(default=None, sa_column=Column(String(200)))
     planned_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    first_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # 0: the e-mail of the publication; 1, 2, …: retargeting e-mails (app.receipts.inbox)
+    round: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # the digest that carried it (state `digested`)
+    digest_id: int | None = Field(default=None, sa_column=Column(_SEQ, nullable=True))
+    # held for a digest: the period of the digest that is to carry it (`Digest.period`)
+    digest_period: str | None = Field(default=None, sa_column=Column(String(10)))
+    # the first time the inbox rules held it back, and the last time they let it go
+    held_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    released_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class Digest(SQLModel, table=True):
+    """One digest e-mail for one employee and period (`2030-01-07` daily, `2030-W02` weekly):
+    the unique key is what makes it one even with several schedulers or a crash mid-build.
+    Built by `app.receipts.digests` from the deliveries held for it (which then point at it
+    through `digest_id`); sent like a delivery: claimed, leased, sent or retried."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("employee_id", "period", name="uq_digests_employee_period"),
+        Index(
+            "ix_digests_due",
+            "not_before",
+            postgresql_where=text("state IN ('planned', 'sending')"),
+            sqlite_where=text("state IN ('planned', 'sending')"),
+        ),
+        Index("ix_digests_build_id", "build_id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(_SEQ, primary_key=True, autoincrement=True)
+    )
+    employee_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    period: str = Field(sa_column=Column(String(10), nullable=False))
+    frequency: str = Field(sa_column=Column(String(10), nullable=False))
+    state: str = Field(sa_column=Column(String(12), nullable=False))
+    not_before: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    claim_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    # the build pass that created it: only that pass attaches deliveries to it
+    build_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    items: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    locale: str | None = Field(default=None, sa_column=Column(String(35)))
+    last_error: str | None = Field(default=None, sa_column=Column(String(1000)))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     first_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 

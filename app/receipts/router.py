@@ -33,6 +33,8 @@ chat_router = APIRouter(prefix="/v1/chat-targets", tags=["webhooks"])
 CHAT_NOT_FOUND = {404: {"description": "No chat target with this id."}}
 # the tracked links of e-mails: public, answered with pages, never with JSON
 links_router = APIRouter(tags=["receipts"])
+# an employee's e-mails, and why any of them waits
+employees_router = APIRouter(prefix="/v1/employees", tags=["receipts"])
 
 NOT_FOUND = {404: {"description": "No message with this id."}}
 CSV_MEDIA_TYPE = "text/csv"
@@ -118,6 +120,24 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     return await deliveries.list_deliveries(
         session, principal, message_id=message_id, page=page, channel=channel, state=state
+    )
+
+
+@employees_router.get(
+    "/{external_id}/deliveries",
+    operation_id="listEmployeeDeliveries",
+    summary="An employee's e-mails, newest first, with why each is held, released or cancelled",
+    responses={404: {"description": "No employee with this external_id."}},
+)
+async def list_employee_deliveries(
+    external_id: str,
+    session: SessionDep,
+    principal: ReceiptsRead,
+    page: Pagination,
+    state: DeliveryStateFilter | None = None,
+) -> Page[DeliveryOut]:
+    return await deliveries.list_employee_deliveries(
+        session, principal, external_id=external_id, page=page, state=state
     )
 
 

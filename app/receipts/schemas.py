@@ -148,15 +148,18 @@ class DeliveryStateFilter(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    DIGESTED = "digested"  # carried by a digest e-mail
 
 
 class DeliveryOut(BaseModel):
     """One e-mail to an employee, or one post to a chat target, and where it stands."""
 
     id: int
+    message_id: uuid.UUID | None = None
     channel: str = Field(examples=["email", "chat"])
     state: str = Field(
-        description="`planned` (waiting), `held`, `sending`, `sent`, `failed` or `cancelled`."
+        description="`planned` (waiting), `held` (see `reason`), `sending`, `sent`, `failed`, "
+        "`cancelled` or `digested` (carried by a digest e-mail)."
     )
     employee_external_id: str | None = Field(description="E-mail: the recipient.")
     email: str | None = Field(description="E-mail: the recipient's address now.")
@@ -169,6 +172,19 @@ class DeliveryOut(BaseModel):
     locale: str | None = Field(description="The locale it was sent in.")
     planned_at: datetime
     sent_at: datetime | None
+    round: int = Field(
+        default=0, description="0: the publication's e-mail; 1, 2, …: a retargeting e-mail."
+    )
+    held_at: datetime | None = Field(
+        default=None, description="When the inbox rules first held it back."
+    )
+    released_at: datetime | None = Field(
+        default=None, description="When a hold last ended (or a digest carried it)."
+    )
+    digest_period: str | None = Field(
+        default=None, description="Held for a digest: the digest's period (`2030-01-08`)."
+    )
+    digest_id: int | None = Field(default=None, description="The digest that carried it.")
 
 
 class ChatKind(StrEnum):

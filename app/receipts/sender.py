@@ -39,8 +39,8 @@ from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.employees.models import Employee
 from app.messages.locales import localize, preferences
-from app.messages.models import Message
-from app.receipts import rules
+from app.messages.models import Message, Priority
+from app.receipts import digests, inbox, rules
 from app.receipts.channels import chat, email
 from app.receipts.links import intranet_url, link_for
 from app.receipts.metrics import DELIVERY_LAG, SENT
@@ -55,6 +55,9 @@ SENDING = DeliveryState.SENDING.value
 # the rows the partial index `ix_deliveries_due` holds, spelled as it is
 MAY_BE_SENT = text("deliveries.state IN ('planned', 'sending')")
 MAX_BATCHES_PER_RUN = 1000
+# batches the inbox rules may hold back entirely before a claim gives up for this pass
+MAX_GATED_BATCHES = 20
+_EMAIL_CLAIM_LOCK = 0x6272_6463_6D6C  # "brdcml"
 _MESSAGE_FIELDS = (
     "id",
     "locale",
@@ -65,6 +68,7 @@ _MESSAGE_FIELDS = (
     "revision",
     "version",
     "requires_acknowledgement",
+    "priority",
 )
 
 
@@ -91,12 +95,10 @@ def _by_ids(session: AsyncSession) -> Any:
     return sql.in_bound_list(sql.dialect_of(session), Delivery.id, "ids", BigInteger())
 
 
-async def claim(
+async def _due_ids(
     session: AsyncSession, settings: Settings, *, channel: Channel, now: datetime
-) -> Claimed | None:
-    """Mark up to a batch of due rows of `channel` `sending` under a new claim id; return
-    them (None when nothing is due)."""
-    ids = (
+) -> list[int]:
+    return list(
         (
             await session.execute(
                 select(Delivery.id)
@@ -109,6 +111,28 @@ async def claim(
         .scalars()
         .all()
     )
+
+
+async def claim(
+    session: AsyncSession, settings: Settings, *, channel: Channel, now: datetime
+) -> Claimed | None:
+    """Mark up to a batch of due rows of `channel` `sending` under a new claim id; return
+    them (None when nothing is due). E-mails pass the inbox rules first (`inbox.gate`: held
+    and cancelled rows are not claimed), one claimer at a time, so that two replicas never
+    both send an employee's last e-mail under the cap."""
+    if channel == Channel.EMAIL:
+        if not await sql.try_advisory_lock(session, _EMAIL_CLAIM_LOCK):
+            return None
+        await inbox.release(session, now=now)
+    ids: list[int] = []
+    for _ in range(MAX_GATED_BATCHES):
+        ids = await _due_ids(session, settings, channel=channel, now=now)
+        if not ids:
+            return None
+        if channel == Channel.EMAIL:
+            ids = await inbox.gate(session, settings, ids=ids, now=now)
+        if ids:
+            break
     if not ids:
         return None
     claim_id = uuid.uuid4()
@@ -381,7 +405,11 @@ def _not_to_send(item: EmailItem) -> Outcome | None:
         return Outcome(item.delivery_id, "cancelled", error="the message is no longer live")
     if item.external_id is None or not item.active:
         return Outcome(item.delivery_id, "cancelled", error="the employee is not active")
-    if item.opted_out and not item.message["requires_acknowledgement"]:
+    if (
+        item.opted_out
+        and not item.message["requires_acknowledgement"]
+        and item.message["priority"] != Priority.CRITICAL
+    ):
         return Outcome(item.delivery_id, "cancelled", error="the employee unsubscribed")
     if not item.address:
         return Outcome(
@@ -633,9 +661,15 @@ async def run_sender(
     `delivery_pass_seconds`; refresh the lag gauge. Returns the e-mails handled."""
     handled = 0
     if settings.smtp is not None:
+        await plan_inbox(db, settings, now=now or utcnow())
         sender = EmailSender(settings, templates)
         started = time.monotonic()
         try:
+            for _ in range(MAX_BATCHES_PER_RUN):
+                counts = await digests.send_digests(db, settings, sender.pool, now=now or utcnow())
+                handled += sum(counts.values())
+                if sum(counts.values()) < settings.delivery_batch_size:
+                    break
             for _ in range(MAX_BATCHES_PER_RUN):
                 counts = await send_once(db, settings, sender, now=now)
                 handled += sum(counts.values())
@@ -649,6 +683,15 @@ async def run_sender(
     handled += await _run_chat(db, settings, now=now)
     await refresh_lag(db)
     return handled
+
+
+async def plan_inbox(db: Database, settings: Settings, *, now: datetime) -> None:
+    """Before sending: plan the retargeting e-mails that are due and build the digests whose
+    moment came (each in its own transaction)."""
+    async with db.session_scope() as session:
+        await inbox.plan_retargeting(session, now=now)
+    async with db.session_scope() as session:
+        await digests.build_digests(session, settings, now=now)
 
 
 async def _run_chat(db: Database, settings: Settings, *, now: datetime | None) -> int:

@@ -41,6 +41,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 from scim2_models import InvalidValueException, Meta
 
+from app.core.timezones import valid_time_zone
 from app.core.validators import normalize_locale
 from app.employees.models import Employee, EmploymentType
 from app.employees.schemas import EmployeeIn
@@ -65,6 +66,7 @@ _SCIM_NAMES = {
     "family_name": "name.familyName",
     "job_title": "title",
     "locale": "locale",
+    "time_zone": "timezone",
     "employee_number": f"{ENTERPRISE_SCHEMA}:employeeNumber",
     "department": f"{ENTERPRISE_SCHEMA}:department",
     "division": f"{ENTERPRISE_SCHEMA}:division",
@@ -79,6 +81,7 @@ KEPT: dict[str, str] = {
     "locale": "locale",
     "preferredLanguage": "locale",
     "emails": "email",
+    "timezone": "time_zone",
 }
 _USER_TYPE_ALIASES = {
     "fulltime": EmploymentType.FULL_TIME,
@@ -156,6 +159,7 @@ def _directory_view(fields: Mapping[str, Any]) -> dict[str, Any]:
         "locale": fields["locale"],
         "preferredLanguage": None,
         "emails": [{"value": email, "type": "work", "primary": True}] if email else None,
+        "timezone": fields["time_zone"],
     }
 
 
@@ -168,6 +172,7 @@ def _sent_view(user: ScimUser) -> dict[str, Any]:
         "locale": user.locale,
         "preferredLanguage": user.preferred_language,
         "emails": [_email_value(e) for e in user.emails or []] or None,
+        "timezone": user.timezone,
     }
 
 
@@ -214,6 +219,7 @@ def to_scim(employee: Employee, *, base_url: str, manager: ManagerRef | None) ->
         user_type=view["userType"],
         preferred_language=view["preferredLanguage"],
         locale=view["locale"],
+        timezone=view["timezone"],
         active=view["active"],
         emails=[Email.model_validate(e) for e in view["emails"]] if view["emails"] else None,
         meta=Meta(
@@ -294,6 +300,7 @@ def to_employee(
         family_name=user.name.family_name if user.name else None,
         job_title=user.title,
         locale=locale_of(user.locale, user.preferred_language),
+        time_zone=user.timezone if user.timezone and valid_time_zone(user.timezone) else None,
         employee_number=enterprise.employee_number,
         department=enterprise.department,
         division=enterprise.division,

@@ -297,3 +297,58 @@ class SMTPPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._all))
+
+
+# --- digests -------------------------------------------------------------------------------
+
+DIGEST_SUBJECT = {
+    "en": "Your digest: {n} new messages",
+    "de": "Ihre Übersicht: {n} neue Nachrichten",
+    "fr": "Votre résumé : {n} nouveaux messages",
+    "es": "Tu resumen: {n} mensajes nuevos",
+    "it": "Il tuo riepilogo: {n} nuovi messaggi",
+    "nl": "Uw overzicht: {n} nieuwe berichten",
+    "pt": "O seu resumo: {n} novas mensagens",
+    "pl": "Twoje podsumowanie: {n} nowych wiadomości",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One message of a digest, as the employee is served it."""
+
+    locale: str
+    title: str
+    summary: str | None
+    link: str
+
+
+def digest_subject(locale: str, count: int) -> str:
+    language = locale.split("-", 1)[0].lower()
+    return DIGEST_SUBJECT.get(language, DIGEST_SUBJECT["en"]).format(n=count)
+
+
+def build_digest(locale: str, entries: list[DigestEntry]) -> Template:
+    """A digest e-mail: each entry's title (its tracked link), summary and read label."""
+    subject = digest_subject(locale, len(entries))
+    items_html = "".join(
+        f'<li lang="{html.escape(e.locale)}"><a href="{html.escape(e.link)}">'
+        f"{html.escape(e.title)}</a>"
+        + (f"<br>{html.escape(e.summary)}" if e.summary else "")
+        + "</li>\n"
+        for e in entries
+    )
+    page = (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(locale)}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n<body>\n"
+        f"<h1>{html.escape(subject)}</h1>\n<ul>\n{items_html}</ul>\n</body></html>\n"
+    )
+    text = "\n\n".join(
+        "\n".join(
+            part for part in (f"* {e.title}", e.summary, f"  {label(e.locale)}: {e.link}") if part
+        )
+        for e in entries
+    )
+    return Template(
+        locale=locale, subject=_header(subject), text=f"{subject}\n\n{text}\n", html=page
+    )
