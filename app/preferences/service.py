@@ -135,7 +135,7 @@ async def _employee(
 
 
 async def _effective(session: AsyncSession, settings: Settings, employee: Employee) -> Effective:
-    row = await session.get(EmployeePreference, employee.id)
+    row = await session.get(EmployeePreference, employee.id, populate_existing=True)
     unsubscribed = (
         await session.scalar(
             select(OptOut.employee_id).where(
@@ -218,5 +218,4 @@ async def put_preferences(
         entity_id=employee.id,
         details={k: v for k, v in _row_values(data).items() if v not in (None, [])},
     )
-    session.expire_all()
     return out(await _effective(session, settings, employee))
