@@ -129,6 +129,10 @@ class User(Resource[AnyExtension]):
     locale: str | None = None
     """A BCP 47 tag, stored normalized (e.g. `es-MX`)."""
 
+    timezone: str | None = None
+    """An IANA time zone (e.g. `Europe/Madrid`), stored as the employee's `time_zone`; a
+    value that is none reads back as sent and stores no time zone."""
+
     active: bool | None = None
     """Whether the employee is active; inactive employees receive no messages."""
 

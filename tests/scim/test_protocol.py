@@ -58,6 +58,7 @@ async def test_schemas_describe_what_is_stored(idp):
         "userType",
         "preferredLanguage",
         "locale",
+        "timezone",
         "active",
         "emails",
     }

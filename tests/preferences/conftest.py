@@ -1,0 +1,1 @@
+from tests.me.conftest import client_with, employee  # noqa: F401
