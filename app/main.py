@@ -31,6 +31,7 @@ from app.receipts.reminders import due_reminders_job
 from app.receipts.router import chat_router, links_router
 from app.receipts.router import employees_router as receipts_employees_router
 from app.receipts.router import messages_router as receipts_messages_router
+from app.receipts.router import reports_router as receipts_reports_router
 from app.receipts.router import router as receipts_router
 from app.receipts.sender import sender_job
 from app.reports.router import router as reports_router
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         receipts_router,
         receipts_messages_router,
         receipts_employees_router,
+        receipts_reports_router,
         links_router,
         chat_router,
         tokens_router,

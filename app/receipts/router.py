@@ -1,8 +1,9 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import AwareDatetime
 
 from app.auth.dependencies import MessagesWrite, ReceiptsRead, WebhooksAdmin
 from app.core.config import AppSettings
@@ -10,19 +11,20 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
-from app.receipts import chat_targets, deliveries, links, reminders, reports
+from app.receipts import chat_targets, deliveries, fatigue, links, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
     ChatTargetCreate,
     ChatTargetOut,
     DeliveryOut,
     DeliveryStateFilter,
+    FatigueOut,
     MessageStats,
     RecipientOut,
     RecipientState,
     ReminderSent,
 )
-from app.reports.aggregates import GroupBy
+from app.reports.aggregates import GroupBy, MinGroupSize
 
 router = APIRouter(prefix="/v1/messages", tags=["receipts"])
 # what acts on a message's recipients is documented with the messages
@@ -35,6 +37,48 @@ CHAT_NOT_FOUND = {404: {"description": "No chat target with this id."}}
 links_router = APIRouter(tags=["receipts"])
 # an employee's e-mails, and why any of them waits
 employees_router = APIRouter(prefix="/v1/employees", tags=["receipts"])
+reports_router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+DELIVERY_REPORT = """
+Over `[since, until)` (default: the 7 days before now): e-mails per employee (p50, p90, max;
+message e-mails, retargeting e-mails and digests sent), the share of message e-mails the inbox
+rules held back (by the weekly cap, by quiet hours, for a digest), the digest open rate (a
+link in the digest followed) and the read rate by channel (`feed`, `email`) of the messages
+published in the period.
+
+With `group_by`, the same sums per unit of the employees' current attributes; units with
+fewer than `BRANDCAST_MIN_GROUP_SIZE` employees are summed into `"(other)"` (the
+minimum-group rule of every report). Percentiles are for the total only.
+"""
+
+
+@reports_router.get(
+    "/delivery",
+    operation_id="getDeliveryReport",
+    summary="Inbox fatigue: e-mails per employee, what the rules held back, digest opens",
+    description=DELIVERY_REPORT,
+)
+async def delivery_report(
+    session: SessionDep,
+    principal: ReceiptsRead,
+    min_group_size: MinGroupSize,
+    since: Annotated[
+        AwareDatetime | None, Query(description="From (inclusive); default `until` - 7 days.")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="To (exclusive); default now.")
+    ] = None,
+    group_by: Annotated[GroupBy | None, Query(description="The unit to report on.")] = None,
+) -> FatigueOut:
+    return await fatigue.delivery_report(
+        session,
+        principal,
+        since=since,
+        until=until,
+        group_by=group_by,
+        min_group_size=min_group_size,
+    )
+
 
 NOT_FOUND = {404: {"description": "No message with this id."}}
 CSV_MEDIA_TYPE = "text/csv"

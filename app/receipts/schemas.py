@@ -215,3 +215,50 @@ class ChatTargetOut(BaseModel):
     active: bool
     created_by: str
     created_at: datetime
+
+
+# --- the fatigue report --------------------------------------------------------------------
+
+
+class EmailsPerEmployee(BaseModel):
+    p50: float | None
+    p90: float | None
+    max: int | None
+
+
+class FatigueFigures(BaseModel):
+    """Sums that add up across groups (the `"(other)"` row is the total minus those shown)."""
+
+    employees: int = Field(description="Employees with an e-mail planned in the period.")
+    emails: int = Field(description="E-mails sent in the period: messages, retargeting, digests.")
+    emails_per_employee: float | None = Field(description="Mean of `emails` over `employees`.")
+    planned: int = Field(description="Message e-mails planned in the period.")
+    held: int = Field(description="Of `planned`: held back at least once by the inbox rules.")
+    held_by_cap: int
+    held_by_quiet_hours: int
+    held_for_digest: int
+    held_share: float | None
+    digests: int = Field(description="Digests sent in the period.")
+    digests_opened: int = Field(description="Of `digests`: a link in it was followed.")
+    digest_open_rate: float | None
+    recipients: int = Field(description="Deliveries of messages published in the period.")
+    read_in_feed: int
+    read_by_email: int
+    read_rate_feed: float | None
+    read_rate_email: float | None
+
+
+class FatigueRow(FatigueFigures):
+    group: str
+
+
+class FatigueOut(BaseModel):
+    since: datetime
+    until: datetime
+    group_by: str | None
+    total: FatigueFigures
+    emails_per_employee: EmailsPerEmployee = Field(
+        description="Over every employee of `total.employees` (no per-group percentiles: "
+        "they would not add up, and a group's maximum is one person)."
+    )
+    groups: list[FatigueRow]
