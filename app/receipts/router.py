@@ -11,12 +11,13 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
-from app.receipts import chat_targets, deliveries, fatigue, links, reminders, reports
+from app.receipts import chat_targets, deliveries, fatigue, links, preview, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
     ChatTargetCreate,
     ChatTargetOut,
     DeliveryOut,
+    DeliveryPreview,
     DeliveryStateFilter,
     FatigueOut,
     MessageStats,
@@ -164,6 +165,26 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     return await deliveries.list_deliveries(
         session, principal, message_id=message_id, page=page, channel=channel, state=state
+    )
+
+
+@router.get(
+    "/{message_id}/delivery-preview",
+    operation_id="previewMessageDelivery",
+    summary="Before publishing: how many would get it now, in a digest, held, by channel",
+    responses=NOT_FOUND,
+)
+async def delivery_preview(
+    message_id: uuid.UUID,
+    session: SessionDep,
+    principal: ReceiptsRead,
+    settings: AppSettings,
+    at: Annotated[
+        AwareDatetime | None, Query(description="Preview as of this time; default now.")
+    ] = None,
+) -> DeliveryPreview:
+    return await preview.delivery_preview(
+        session, principal, settings=settings, message_id=message_id, at=at
     )
 
 

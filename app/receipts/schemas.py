@@ -262,3 +262,25 @@ class FatigueOut(BaseModel):
         "they would not add up, and a group's maximum is one person)."
     )
     groups: list[FatigueRow]
+
+
+# --- the delivery preview ------------------------------------------------------------------
+
+
+class EmailPreview(BaseModel):
+    now: int = Field(description="E-mailed at once.")
+    digest: int = Field(description="Waiting for their next digest.")
+    held_by_cap: int = Field(description="Held: their weekly cap is reached.")
+    held_by_quiet_hours: int = Field(description="Held until their quiet hours end.")
+    cancelled: int = Field(description="Not e-mailed: category turned off, or unsubscribed.")
+    no_address: int = Field(description="No e-mail address in the directory.")
+
+
+class DeliveryPreview(BaseModel):
+    """What publishing the message at `at` would do, per channel."""
+
+    at: datetime
+    recipients: int = Field(description="Active employees in the message's audiences.")
+    feed: int
+    email: EmailPreview | None = Field(description="Null: the message is not e-mailed.")
+    chat: int | None = Field(description="Chat targets posted to; null without `chat`.")
