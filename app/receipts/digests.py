@@ -6,9 +6,12 @@ Building (`build_digests`, a few statements for every employee at once):
    message meanwhile, or whose message is no longer live, are cancelled with that reason;
 3. one `digests` row per (employee, period) with such rows, `INSERT … ON CONFLICT DO
    NOTHING` on the unique (employee, period) — several schedulers, or a run after a crash,
-   never make a second one — under this build's id;
-4. the rows are attached to the digest of this build (`state = 'digested'`, `digest_id`),
-   and any left over (their period's digest was built by an earlier pass) go out alone.
+   never make a second one;
+4. rows held for a period whose digest has gone out already (held in the moment it was
+   claimed) are released to go out alone.
+The rows join their digest (`state = 'digested'`, `digest_id`) when a sender claims it, in
+the claim's transaction (`_attach`): updating half a million rows at once cost more than all
+the rest of a morning's build, and a batch at a time it comes with the sending.
 An advisory lock keeps two PostgreSQL schedulers from building at once; the unique key would
 be enough for exactly-once, the lock only spares the wasted work.
 
@@ -141,44 +144,20 @@ async def build_digests(session: AsyncSession, settings: Settings, *, now: datet
         )
     )
     created = max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
-    mine = (
-        select(Digest.id)
-        .where(
-            Digest.build_id == build_id,
-            Digest.employee_id == Delivery.employee_id,
-            Digest.period == Delivery.digest_period,
-        )
-        .scalar_subquery()
+    # held for a period whose digest went (or is going) out already: they go out alone
+    gone = exists().where(
+        Digest.employee_id == Delivery.employee_id,
+        Digest.period == Delivery.digest_period,
+        Digest.state != PLANNED,
     )
-    if created:
-        await session.execute(
-            update(Delivery)
-            .where(_due(now), mine.is_not(None))
-            .values(
-                state=DeliveryState.DIGESTED.value,
-                digest_id=mine,
-                released_at=now,
-                reason=func.substr(
-                    literal("in the digest of ", String()) + Delivery.digest_period, 1, 200
-                ),
-            )
-        )
-        count = (
-            select(func.count())
-            .where(Delivery.digest_id == Digest.id)
-            .correlate(Digest)
-            .scalar_subquery()
-        )
-        await session.execute(update(Digest).where(Digest.build_id == build_id).values(items=count))
-    # their period's digest was built by an earlier pass: they go out on their own
     await session.execute(
         update(Delivery)
-        .where(_due(now))
+        .where(_due(now), gone)
         .values(
             state=PLANNED,
             digest_period=None,
             released_at=now,
-            reason="released: its digest had been built already",
+            reason="released: its digest had gone out already",
         )
     )
     return created
@@ -248,7 +227,42 @@ async def _claim(
         ),
         {"ids": ids},
     )
+    await _attach(session, ids, now)
     return claim_id, ids
+
+
+async def _attach(session: AsyncSession, ids: list[int], now: datetime) -> None:
+    """The held rows of the claimed digests become theirs (`digested`), in the claim's
+    transaction: joined updates (UPDATE … FROM), a batch of digests at a time, so a
+    morning's build stays a few statements and this cost comes with the sending."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            _held_for_digest(),
+            _ids(session),
+            Digest.employee_id == Delivery.employee_id,
+            Digest.period == Delivery.digest_period,
+        )
+        .values(
+            state=DeliveryState.DIGESTED.value,
+            digest_id=Digest.id,
+            released_at=now,
+            reason=func.substr(
+                literal("in the digest of ", String()) + Delivery.digest_period, 1, 200
+            ),
+        ),
+        {"ids": ids},
+    )
+    counts = (
+        select(Delivery.digest_id, func.count().label("n"))
+        .where(sql.in_bound_list(sql.dialect_of(session), Delivery.digest_id, "ids", BigInteger()))
+        .group_by(Delivery.digest_id)
+        .subquery("counts")
+    )
+    await session.execute(
+        update(Digest).where(Digest.id == counts.c.digest_id).values(items=counts.c.n),
+        {"ids": ids},
+    )
 
 
 async def _items(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -312,7 +326,10 @@ async def send_digests(
     domain = envelope_from.rpartition("@")[2] or "brandcast.invalid"
     for digest_id in ids:
         d = digests.get(digest_id)
-        if d is None or not d["active"]:
+        if d is None:
+            outcomes["cancelled"].append((digest_id, "nothing left to send", None))
+            continue
+        if not d["active"]:
             outcomes["cancelled"].append((digest_id, "the employee is not active", None))
             continue
         if not d["address"]:

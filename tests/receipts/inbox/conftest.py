@@ -17,7 +17,7 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def prefs(world):
+def prefs(world):  # noqa: F811
     """Set an employee's preferences through the admin API."""
 
     async def _set(external_id: str, **body) -> dict:
@@ -29,7 +29,7 @@ def prefs(world):
 
 
 @pytest.fixture
-def mails(world):
+def mails(world):  # noqa: F811
     """An employee's e-mail deliveries as the API lists them, oldest first."""
 
     async def _of(external_id: str) -> list[dict]:

@@ -79,7 +79,11 @@ async def test_concurrent_builds_make_one_digest_per_employee(world, prefs, send
             await s.execute(select(Digest.employee_id, func.count()).group_by(Digest.employee_id))
         ).all()
     assert len(per_employee) == PEOPLE and {n for _, n in per_employee} == {1}
+    assert await _states(world) == {"held": 3 * PEOPLE}  # they join their digest when sent
+    await send(at(8, 8, 1))
     assert await _states(world) == {"digested": 3 * PEOPLE}
+    counts = Counter(r.rcpt_tos[0] for r in smtp.sink.received)
+    assert len(counts) == PEOPLE and set(counts.values()) == {1}
 
 
 async def test_a_build_that_crashes_mid_run_leaves_nothing_half_done(
