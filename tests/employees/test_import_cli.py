@@ -229,3 +229,17 @@ def test_a_bad_file_or_database_is_one_line(database, tmp_path, monkeypatch):
         "or point BRANDCAST_DATABASE_URL at yours\n"
     )
     assert not missing.parent.exists()
+
+
+def test_time_zone_column(database, tmp_path):
+    text = (
+        "external_id,email,country,time_zone\n"
+        "E1,p1@example.com,MX,America/Mexico_City\n"
+        "E2,p2@example.com,ES,\n"
+    )
+    result = run(write(tmp_path, text))
+    assert result.exit_code == 0, result.output
+    rows = employees(database)
+    assert rows["E1"]["time_zone"] == "America/Mexico_City" and rows["E2"]["time_zone"] is None
+    bad = run(write(tmp_path, "external_id,time_zone\nE3,Atlantis/Capital\n"))
+    assert bad.exit_code != 0 and "time_zone" in bad.output
