@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, literal, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audiences.rules import Compiler
@@ -101,9 +101,7 @@ async def delivery_preview(
         func.coalesce(
             sql.json_array_contains(dialect, _PREF.email_off, message.category), False
         ).label("category_off"),
-        exists()
-        .where(OptOut.employee_id == Employee.id, OptOut.channel == Channel.EMAIL.value)
-        .label("unsubscribed"),
+        OptOut.employee_id.is_not(None).label("unsubscribed"),
         case((counted >= cap, literal(cap)), else_=counted).label("counted"),
     )
     rows = (
@@ -112,6 +110,10 @@ async def delivery_preview(
             .select_from(Employee)
             .outerjoin(EmployeePreference.__table__, _PREF.employee_id == Employee.id)
             .outerjoin(sent, sent.c.employee_id == Employee.id)
+            .outerjoin(
+                OptOut,
+                and_(OptOut.employee_id == Employee.id, OptOut.channel == Channel.EMAIL.value),
+            )
             .where(members)
             .group_by(*keys)
         )
