@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ from app.employees.schemas import (
     EmployeeOut,
 )
 from app.feedback.service import forget_author
+from app.preferences.models import EmployeePreference
 from app.receipts import service as receipts_service
 
 # Everything a record sets; `external_id` is the key, the rest is bookkeeping.
@@ -399,6 +400,7 @@ ERASED_FIELDS = (
     "manager_external_id",
     "hire_date",
     "locale",
+    "time_zone",
 )
 
 
@@ -413,8 +415,8 @@ async def erase_employee(
     """Erase the employee's personal data for good, keeping an anonymous row.
 
     Gone: names, e-mail, user name, employee number, job title and level, manager link, hire
-    date, locale, custom attributes and what an identity provider sent for SCIM's view
-    (`scim_attributes`: e-mail addresses among them). The HRIS key `external_id` is replaced by
+    date, locale, time zone, e-mail preferences, custom attributes and what an identity
+    provider sent for SCIM's view (`scim_attributes`: e-mail addresses among them). The HRIS key `external_id` is replaced by
     `erased-<id>`, so nothing links the row back to the person and a later sync or SCIM call
     with the old key creates a new, unrelated employee instead of re-identifying this one.
     Kept: `department`, `division`, `location`, `country` (plus `employment_type` and
@@ -441,6 +443,9 @@ async def erase_employee(
     # their comments stay (and count), without an author; reactions and pulse answers stay
     # with the anonymized row, so the figures by unit do not change
     await forget_author(session, employee_id=employee.id)
+    await session.execute(
+        delete(EmployeePreference).where(EmployeePreference.employee_id == employee.id)
+    )
     await record(
         session, principal, action="employee.erased", entity_type="employee", entity_id=employee.id
     )

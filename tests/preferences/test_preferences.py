@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.core.principal import Scope
 from app.employees.models import Employee
+from app.preferences.models import EmployeePreference
 from app.receipts.models import OptOut
 from tests.me.conftest import bearer, hs256
 from tests.scim.conftest import SCIM_JSON, scim_user
@@ -168,3 +169,19 @@ async def test_scim_timezone(client_for, db):
     async with db() as s:
         zones = dict((await s.execute(select(Employee.external_id, Employee.time_zone))).all())
     assert zones["E00002"] is None
+
+
+async def test_erasure_forgets_the_time_zone_and_the_preferences(admin, db):
+    r = await admin.put(
+        "/v1/employees/E-1", json={"email": "e1@example.com", "time_zone": "Europe/Madrid"}
+    )
+    assert r.status_code in (200, 201)
+    await admin.put("/v1/employees/E-1/preferences", json={"digest": "daily"})
+    assert (await admin.delete("/v1/employees/E-1", params={"erase": "true"})).status_code in (
+        200,
+        204,
+    )
+    async with db() as s:
+        row = (await s.execute(select(Employee))).scalar_one()
+        assert row.time_zone is None and row.erased_at is not None
+        assert (await s.execute(select(EmployeePreference))).first() is None
