@@ -41,6 +41,12 @@ _SUMS = (
 )
 
 
+def check_moment(field: str, value: datetime | None) -> None:
+    """422 for a time this service cannot compute a week around (year 1, year 9999)."""
+    if value is not None and not 1970 <= value.year <= 9000:
+        raise ValidationFailed([field_error(field, "must be between the years 1970 and 9000")])
+
+
 def _figures(row: Mapping[str, int]) -> dict[str, Any]:
     n = {k: int(row.get(k) or 0) for k in _SUMS}
     return {
@@ -76,6 +82,8 @@ async def delivery_report(
     group_by: GroupBy | None,
     min_group_size: int,
 ) -> FatigueOut:
+    check_moment("query.since", since)
+    check_moment("query.until", until)
     until = until or utcnow()
     since = since or until - timedelta(days=7)
     if since >= until:

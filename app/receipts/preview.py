@@ -27,6 +27,7 @@ from app.employees.models import Employee
 from app.messages.models import Message
 from app.preferences.models import EmployeePreference
 from app.preferences.service import resolve
+from app.receipts.fatigue import check_moment
 from app.receipts.inbox import COUNTED, WINDOW, Facts, decide
 from app.receipts.models import Channel, Delivery, DeliveryState, OptOut
 from app.receipts.schemas import DeliveryPreview, EmailPreview
@@ -57,6 +58,7 @@ async def delivery_preview(
     message_id: uuid.UUID,
     at: datetime | None = None,
 ) -> DeliveryPreview:
+    check_moment("query.at", at)
     now = at or utcnow()
     message = (
         await session.execute(select(Message).where(Message.id == message_id))

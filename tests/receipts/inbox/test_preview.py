@@ -78,3 +78,16 @@ async def test_preview_needs_receipts_read_and_a_message(world, client_for):
     assert r.status_code == 404
     r = await world.admin.get(f"/v1/messages/{draft}/delivery-preview", params={"at": "soon"})
     assert r.status_code == 422
+
+
+async def test_times_out_of_range_are_422(world):
+    draft = await world.draft(title="Next", channels=["email"])
+    for path, name in (
+        (f"/v1/messages/{draft}/delivery-preview", "at"),
+        ("/v1/reports/delivery", "since"),
+        ("/v1/reports/delivery", "until"),
+    ):
+        for value in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+            r = await world.admin.get(path, params={name: value})
+            assert r.status_code == 422, (path, value, r.text)
+            assert name in r.text
