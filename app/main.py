@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from app.actions.router import me_router as actions_me_router
+from app.actions.router import router as actions_router
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
 from app.core.config import Settings, SettingsError, get_settings
@@ -26,6 +28,8 @@ from app.me.router import router as me_router
 from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
+from app.quizzes.router import me_router as quizzes_me_router
+from app.quizzes.router import router as quizzes_router
 from app.receipts.reminders import due_reminders_job
 from app.receipts.router import chat_router, links_router
 from app.receipts.router import messages_router as receipts_messages_router
@@ -111,11 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         me_router,
         feedback_me_router,
+        quizzes_me_router,
+        actions_me_router,
         health_router,
         messages_router,
         audiences_router,
         employees_router,
         feedback_router,
+        quizzes_router,
+        actions_router,
         reports_router,
         receipts_router,
         receipts_messages_router,
