@@ -262,3 +262,13 @@ async def write_if_possible(session: AsyncSession, statement: Any) -> None:
             await session.execute(statement)
     except OperationalError:
         pass
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[float]:
+    """`later - earlier` in seconds (a float) for two timestamp columns."""
+    if dialect == POSTGRESQL:
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
