@@ -267,8 +267,9 @@ async def write_if_possible(session: AsyncSession, statement: Any) -> None:
 # --- time ------------------------------------------------------------------------------------
 
 
-def seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[float]:
-    """`later - earlier` in seconds (a float) for two timestamp columns."""
+def seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """`later - earlier` in seconds (a number) for two timestamp columns."""
     if dialect == POSTGRESQL:
         return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    seconds: ColumnElement[Any] = (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return seconds

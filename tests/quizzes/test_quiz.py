@@ -330,7 +330,7 @@ async def test_a_quiz_changes_only_with_a_new_version(people, as_employee, polic
     assert quizzes[1]["questions"][0]["options"][0]["correct"] is True  # editors see answers
 
 
-async def test_editors_get_422_for_quizzes_that_cannot_work(admin, everyone):  # noqa: F811
+async def test_editors_get_422_for_quizzes_that_cannot_work(admin, everyone):
     base = {"category": "policy", "title": "P", "audience_ids": [everyone]}
     one = QUIZ["questions"][0]
     cases = [
