@@ -177,7 +177,12 @@ class MyActionsLookup(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     author_secrets: Annotated[
-        list[Annotated[str, StringConstraints(min_length=32, max_length=128)]],
+        list[
+            Annotated[
+                str,
+                StringConstraints(min_length=32, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),
+            ]
+        ],
         Field(min_length=1, max_length=MAX_SECRETS),
     ]
 

@@ -72,7 +72,10 @@ async def listening(
     group_by: GroupBy = GroupBy.DEPARTMENT,
 ) -> ListeningOut:
     until = until or utcnow()
-    since = since or until - DEFAULT_PERIOD
+    try:
+        since = since or until - DEFAULT_PERIOD
+    except OverflowError:
+        raise ValidationFailed([field_error("query.until", "is too early")]) from None
     if since >= until:
         raise ValidationFailed([field_error("query.since", "must be before `until`")])
     dialect = sql.dialect_of(session)
