@@ -64,7 +64,18 @@ TAGS = [
         "name": "feedback",
         "description": "Reactions, pulse answers and questions: figures, moderation.",
     },
-    {"name": "reports", "description": "Reports across messages: brand alignment per unit."},
+    {
+        "name": "quizzes",
+        "description": "Comprehension checks: which question of a message people miss.",
+    },
+    {
+        "name": "actions",
+        "description": 'What was done about feedback ("you said, we did"), told to those who spoke up.',
+    },
+    {
+        "name": "reports",
+        "description": "Reports across messages: brand alignment and the listening loop per unit.",
+    },
     {"name": "tokens", "description": "API tokens for scripts and integrations."},
     {"name": "audit", "description": "Who changed what, when."},
     {"name": "webhooks", "description": "Signed event deliveries to subscribed URLs."},
