@@ -33,7 +33,7 @@ from app.messages.content import Content, ContentCache
 from app.messages.locales import localize
 from app.messages.models import DEFAULT_FEEDBACK, Category, Message
 from app.quizzes import rules as quizzes
-from app.quizzes.service import attempts_column, passed_column
+from app.quizzes.service import standing, standing_column
 from app.receipts import rules
 from app.receipts.models import Recipient
 
@@ -78,11 +78,10 @@ _ITEM_COLUMNS = (
     reaction_counts_column(_R.message_id).label("reaction_counts"),
     my_reaction_column(_R.employee_id, _R.message_id).label("my_reaction"),
     my_pulse_column(_R.employee_id, _R.message_id).label("my_pulse"),
-    # issue 21: the caller's standing in the quiz's current round
-    attempts_column(_R.employee_id, _R.message_id, _M.acknowledgement_version).label(
-        "quiz_attempts"
+    # issue 21: the caller's standing at the quiz in its current round
+    standing_column(_R.employee_id, _R.message_id, _M.acknowledgement_version, _M.quiz).label(
+        "quiz_standing"
     ),
-    passed_column(_R.employee_id, _R.message_id, _M.acknowledgement_version).label("quiz_passed"),
 )
 
 
@@ -167,8 +166,7 @@ def feed_item(row: Row, texts: Content, prefs: Sequence[str], *, body: bool) -> 
             own_locale=row["locale"],
             translations=texts.translations,
             served=locale,
-            attempts=row["quiz_attempts"],
-            passed=bool(row["quiz_passed"]),
+            standing=standing(row["quiz_standing"]),
         )
         if texts.quiz is not None
         else None,

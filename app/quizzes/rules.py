@@ -67,8 +67,7 @@ def view(
     own_locale: str,
     translations: Mapping[str, Any],
     served: str,
-    attempts: int,
-    passed: bool,
+    standing: tuple[int, bool],
 ) -> dict[str, Any]:
     """What an employee gets of a quiz (the shape of `QuizView`): texts, never answers."""
     locale = served_locale(own_locale, translations, served)
@@ -92,6 +91,7 @@ def view(
                 ],
             }
         )
+    attempts, passed = standing
     limit = quiz.get("max_attempts")
     return {
         "locale": locale,

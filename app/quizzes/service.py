@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Uuid, bindparam, func, insert, select
+from sqlalchemy import Integer, Uuid, bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -46,18 +46,29 @@ def _mine(employee_id: Any, message_id: Any, round_: Any) -> Any:
     )
 
 
-def attempts_column(employee_id: Any, message_id: Any, round_: Any) -> Any:
-    """The employee's attempts at the message's quiz in the round, as a column (numbers run
-    1, 2, …, so the highest is the count): one index range per feed row."""
-    return func.coalesce(
-        select(func.max(_A.number)).where(_mine(employee_id, message_id, round_)).scalar_subquery(),
-        0,
+def standing_column(employee_id: Any, message_id: Any, round_: Any, quiz: Any) -> Any:
+    """The employee's standing at the message's quiz in the round, as one column a feed can
+    select: `2 * attempts + passed` (read back with `standing`), null without a quiz.
+
+    Numbers run 1, 2, … and no attempt follows a pass, so the highest attempt says both how
+    many were made and whether the last one passed: one index range per feed row, and none at
+    all for messages without a quiz (one correlated subquery with an aggregate, not an EXISTS,
+    which PostgreSQL may run as a hashed scan of every attempt)."""
+    encoded = _A.number * 2 + case((_A.passed.is_(True), 1), else_=0)
+    return case(
+        (
+            quiz.is_not(None),
+            select(func.coalesce(func.max(encoded), 0))
+            .where(_mine(employee_id, message_id, round_))
+            .scalar_subquery(),
+        ),
+        else_=None,
     )
 
 
-def passed_column(employee_id: Any, message_id: Any, round_: Any) -> Any:
-    """Whether the employee passed the message's quiz in the round, as a column."""
-    return select(_A.id).where(_mine(employee_id, message_id, round_), _A.passed.is_(True)).exists()
+def standing(value: int | None) -> tuple[int, bool]:
+    """(attempts, passed) from a `standing_column` value."""
+    return (value or 0) // 2, bool((value or 0) % 2)
 
 
 _PASSING = Prepared(

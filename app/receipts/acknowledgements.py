@@ -12,6 +12,12 @@ that lost reads the winner's row. Its evidence — the statement, the locale and
 the content served — comes from the message's content as of its current revision
 (`app.messages.content`); the one-statement path writes only if the revision it hashed is still
 the message's, and otherwise reads the content again and retries.
+
+A message with a comprehension check (issue 21, `app.quizzes`) is acknowledged only after an
+attempt of the current round passed (409 before): the passing attempt is looked up first (one
+more query, for such messages only), bound into the statement as `quiz_ok` and recorded as the
+acknowledgement's `quiz_attempt_id`. The content's revision check covers the quiz too, since it
+is part of the content.
 """
 
 import uuid
