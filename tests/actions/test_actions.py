@@ -4,6 +4,7 @@ import uuid
 
 from sqlalchemy import select
 
+from app.feedback.models import Comment
 from app.webhooks.models import OutboxEvent
 
 SALES = {"kind": "department", "value": "Sales"}
@@ -258,3 +259,42 @@ async def test_employees_see_only_the_actions_about_what_they_said(
     await people("E-LATE")
     r = await as_employee("E-LATE").get(f"/v1/me/messages/{message_id}/actions")
     assert r.status_code == 404
+
+
+async def test_my_actions_page_and_named_comments_keep_no_secret(
+    people, as_employee, published, admin, db
+):
+    await people("E-1")
+    message_id = await published(pulse_question="Clear?")
+    r = await as_employee("E-1").post(
+        f"/v1/me/messages/{message_id}/comments",
+        json={"body": "Named", "author_secret": "x" * 40},
+    )
+    assert r.status_code == 201
+    comment_id = r.json()["id"]
+    ids = []
+    for title in ("First", "Second", "Third"):
+        r = await admin.post(
+            "/v1/actions",
+            json={
+                "title": title,
+                "owner_unit": SALES,
+                "links": [{"kind": "comment", "comment_id": comment_id}],
+            },
+        )
+        ids.append(r.json()["id"])
+    me = as_employee("E-1")
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = await me.get("/v1/me/actions", params=params)
+        assert r.status_code == 200, r.text
+        seen += [a["id"] for a in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    assert (await me.get("/v1/me/actions", params={"limit": 201})).status_code == 422
+    async with db() as s:
+        stored = (await s.execute(select(Comment.author_secret_sha256))).scalars().all()
+    assert stored == [None]  # a named comment needs no secret: its author is known
