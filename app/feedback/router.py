@@ -105,8 +105,8 @@ async def create_comment(
     # issue 21: an `Idempotency-Key` row names its credential and keeps the answer, so it
     # would tie an anonymous comment to its author: anonymous comments are retried with their
     # `author_secret` instead
-    anonymous = await service.comments_are_anonymous(session, message_id)
-    if not anonymous and (first := await idempotency.replay_or_claim(principal, data)) is not None:
+    claim = not await service.comments_are_anonymous(session, message_id)
+    if claim and (first := await idempotency.replay_or_claim(principal, data)) is not None:
         return first
     comment = await service.create_comment(
         session,
@@ -117,8 +117,10 @@ async def create_comment(
         author_secret=data.author_secret,
     )
     created(response, f"/v1/me/messages/{message_id}/comments/{comment.id}")
-    if not anonymous:
+    if not comment.anonymous:
         await idempotency.remember(response, comment)
+    elif claim:  # the message turned anonymous while this request ran
+        await idempotency.release()
     return comment
 
 

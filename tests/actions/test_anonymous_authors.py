@@ -112,3 +112,27 @@ async def test_the_anonymous_author_is_told_without_being_identifiable(
     assert not [row for _, row in rows if secret in row]
     assert [t for t, row in rows if secret_hash in row] == ["comments"]
     assert not [row for _, row in rows if REQUEST_ID in row]
+
+
+async def test_a_message_turned_anonymous_mid_request_keeps_no_idempotency_row(
+    people, as_employee, published, db, monkeypatch
+):
+    """The router decides about `Idempotency-Key` before the comment is written; when the
+    message turned anonymous in between, the key's claim is released, not kept."""
+    from app.feedback import service
+
+    await people("E-1")
+    message_id = await published(feedback={"anonymous_comments": True})
+
+    async def still_named(*_args, **_kwargs) -> bool:
+        return False  # as the router saw it before an editor's change committed
+
+    monkeypatch.setattr(service, "comments_are_anonymous", still_named)
+    r = await as_employee("E-1").post(
+        f"/v1/me/messages/{message_id}/comments",
+        json={"body": "Hm", "author_secret": secrets.token_urlsafe(32)},
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert r.status_code == 201 and r.json()["anonymous"] is True
+    async with db() as s:
+        assert (await s.execute(select(IdempotencyKey))).scalars().all() == []
