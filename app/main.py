@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from app.actions.router import me_router as actions_me_router
+from app.actions.router import router as actions_router
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
 from app.core.config import Settings, SettingsError, get_settings
@@ -27,6 +29,8 @@ from app.messages.content import ContentCache
 from app.messages.router import router as messages_router
 from app.messages.service import message_lifecycle_job
 from app.preferences.router import router as preferences_router
+from app.quizzes.router import me_router as quizzes_me_router
+from app.quizzes.router import router as quizzes_router
 from app.receipts.reminders import due_reminders_job
 from app.receipts.router import chat_router, links_router
 from app.receipts.router import employees_router as receipts_employees_router
@@ -63,7 +67,18 @@ TAGS = [
         "name": "feedback",
         "description": "Reactions, pulse answers and questions: figures, moderation.",
     },
-    {"name": "reports", "description": "Reports across messages: brand alignment per unit."},
+    {
+        "name": "quizzes",
+        "description": "Comprehension checks: which question of a message people miss.",
+    },
+    {
+        "name": "actions",
+        "description": 'What was done about feedback ("you said, we did"), told to those who spoke up.',
+    },
+    {
+        "name": "reports",
+        "description": "Reports across messages: brand alignment and the listening loop per unit.",
+    },
     {"name": "tokens", "description": "API tokens for scripts and integrations."},
     {"name": "audit", "description": "Who changed what, when."},
     {"name": "webhooks", "description": "Signed event deliveries to subscribed URLs."},
@@ -114,12 +129,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         me_router,
         feedback_me_router,
+        quizzes_me_router,
+        actions_me_router,
         health_router,
         messages_router,
         audiences_router,
         employees_router,
         preferences_router,
         feedback_router,
+        quizzes_router,
+        actions_router,
         reports_router,
         receipts_router,
         receipts_messages_router,

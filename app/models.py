@@ -1,5 +1,6 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
+from app.actions.models import Action, ActionLink, ActionUpdate
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.core.idempotency import IdempotencyKey
@@ -7,6 +8,7 @@ from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
 from app.preferences.models import EmployeePreference
+from app.quizzes.models import QuizAnswer, QuizAttempt
 from app.receipts.models import (
     Acknowledgement,
     ChatTarget,
@@ -21,6 +23,9 @@ from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "Acknowledgement",
+    "Action",
+    "ActionLink",
+    "ActionUpdate",
     "ApiToken",
     "Audience",
     "AuditEvent",
@@ -38,6 +43,8 @@ __all__ = [
     "OptOut",
     "OutboxEvent",
     "PulseAnswer",
+    "QuizAnswer",
+    "QuizAttempt",
     "Reaction",
     "Recipient",
     "Webhook",

@@ -147,6 +147,15 @@ class Idempotency:
             )
         )
 
+    async def release(self) -> None:
+        """Forget this request's claim (no-op without a key): for an answer that must not be
+        kept beside the credential that asked (an anonymous comment)."""
+        if self.key is None or not self.owner:
+            return
+        await self.session.execute(
+            delete(_KEYS).where(_KEYS.c.owner == self.owner, _KEYS.c.key == self.key)
+        )
+
 
 def _idempotency(request: Request, session: SessionDep, key: KeyHeader = None) -> Idempotency:
     status_code = getattr(request.scope.get("route"), "status_code", None) or 200

@@ -262,3 +262,14 @@ async def write_if_possible(session: AsyncSession, statement: Any) -> None:
             await session.execute(statement)
     except OperationalError:
         pass
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """`later - earlier` in seconds (a number) for two timestamp columns."""
+    if dialect == POSTGRESQL:
+        return func.extract("epoch", later - earlier)
+    seconds: ColumnElement[Any] = (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return seconds

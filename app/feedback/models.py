@@ -116,3 +116,8 @@ class Comment(SQLModel, table=True):
     answer: str | None = Field(default=None, sa_column=Column(Text))
     answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     answered_by: str | None = Field(default=None, sa_column=Column(String(300)))
+    # issue 21: SHA-256 of a secret only an anonymous comment's author's client holds; it lets
+    # that client ask for the actions linked to the comment (`docs/listening.md`)
+    author_secret_sha256: str | None = Field(
+        default=None, sa_column=Column(String(64), unique=True)
+    )

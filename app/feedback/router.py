@@ -102,13 +102,25 @@ async def create_comment(
     response: Response,
     idempotency: IdempotencyDep,
 ) -> CommentOut:
-    if (first := await idempotency.replay_or_claim(principal, data)) is not None:
+    # issue 21: an `Idempotency-Key` row names its credential and keeps the answer, so it
+    # would tie an anonymous comment to its author: anonymous comments are retried with their
+    # `author_secret` instead
+    claim = not await service.comments_are_anonymous(session, message_id)
+    if claim and (first := await idempotency.replay_or_claim(principal, data)) is not None:
         return first
     comment = await service.create_comment(
-        session, principal, message_id=message_id, kind=data.kind, body=data.body
+        session,
+        principal,
+        message_id=message_id,
+        kind=data.kind,
+        body=data.body,
+        author_secret=data.author_secret,
     )
     created(response, f"/v1/me/messages/{message_id}/comments/{comment.id}")
-    await idempotency.remember(response, comment)
+    if not comment.anonymous:
+        await idempotency.remember(response, comment)
+    elif claim:  # the message turned anonymous while this request ran
+        await idempotency.release()
     return comment
 
 

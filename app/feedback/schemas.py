@@ -47,6 +47,20 @@ class CommentIn(BaseModel):
     body: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT)
     ]
+    # issue 21
+    author_secret: (
+        Annotated[
+            str, StringConstraints(min_length=32, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="For anonymous comments: a random value the author's client makes and "
+        "keeps (at least 32 base64url characters, e.g. 32 random bytes). Only its SHA-256 is "
+        "stored, with the comment and not with the author; the client later presents it to "
+        "`POST /v1/me/actions/lookup` to learn what was done about the comment. A retry with "
+        "the same secret answers the comment it made. Ignored on named comments.",
+    )
 
 
 class AnswerOut(BaseModel):

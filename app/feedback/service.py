@@ -15,6 +15,7 @@ author, and the request writes nothing else that names the employee (it reads th
 delivery without locking it), so neither the API nor the database can give the author back.
 """
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -273,8 +274,11 @@ async def create_comment(
     message_id: uuid.UUID,
     kind: CommentKind,
     body: str,
+    author_secret: str | None = None,
 ) -> CommentOut:
-    """Post a comment or question; anonymous (no author kept anywhere) when the message says so."""
+    """Post a comment or question; anonymous (no author kept anywhere) when the message says so.
+    An anonymous comment keeps the SHA-256 of `author_secret` (issue 21), and a retry with the
+    same secret answers the comment it made."""
     now = utcnow()
     await open_delivery_for(session, principal, message_id=message_id, now=now)
     settings = (await _message_feedback(session, message_id)).settings
@@ -282,17 +286,35 @@ async def create_comment(
         raise Conflict("Comments and questions are turned off for this message.")
     anonymous = settings["anonymous_comments"]
     comment_id = uuid.uuid4()
-    await session.execute(
-        insert(Comment).values(
-            id=comment_id,
-            message_id=message_id,
-            author_id=None if anonymous else principal.employee_id,
-            anonymous=anonymous,
-            kind=kind.value,
-            body=body,
-            created_at=now,
+    secret_hash = secret_sha256(author_secret) if anonymous and author_secret else None
+    values = {
+        "id": comment_id,
+        "message_id": message_id,
+        "author_id": None if anonymous else principal.employee_id,
+        "anonymous": anonymous,
+        "kind": kind.value,
+        "body": body,
+        "created_at": now,
+        "author_secret_sha256": secret_hash,
+    }
+    if secret_hash is None:
+        await session.execute(insert(Comment).values(**values))
+    else:
+        made = await session.execute(
+            sql.insert(session, Comment)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["author_secret_sha256"])
+            .returning(Comment.id)
         )
-    )
+        if made.scalar_one_or_none() is None:  # a retry: the comment this secret made
+            row = (
+                await session.execute(
+                    comment_view().where(Comment.author_secret_sha256 == secret_hash)
+                )
+            ).one()
+            if row.message_id != message_id:
+                raise Conflict("This `author_secret` belongs to another comment; make a new one.")
+            return _employee_comment(row)
     details = {"message_id": str(message_id), "kind": kind.value, "anonymous": anonymous}
     if anonymous:
         with _without_request_id():
@@ -326,6 +348,21 @@ async def create_comment(
         author_name=None if anonymous else row.display_name,
     )
     return _employee_comment(row)
+
+
+def secret_sha256(secret: str) -> str:
+    """What an anonymous comment keeps of its author's secret (issue 21)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def comments_are_anonymous(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    """Whether comments on the message are anonymous now (False when there is no message)."""
+    settings = (
+        await session.execute(select(Message.feedback).where(Message.id == message_id))
+    ).scalar_one_or_none()
+    return (
+        bool({**DEFAULT_FEEDBACK, **(settings or {})}["anonymous_comments"]) if settings else False
+    )
 
 
 async def list_comments(

@@ -12,6 +12,7 @@ from app.feedback.models import ReactionKind
 from app.feedback.schemas import ReactionSummary
 from app.messages.models import Category, Priority
 from app.messages.schemas import FeedbackSettings
+from app.quizzes.schemas import QuizView
 
 
 class MeOut(BaseModel):
@@ -83,3 +84,8 @@ class FeedItem(BaseModel):
     reactions: ReactionSummary = Field(description="Employees per reaction, and in total.")
     my_reaction: ReactionKind | None = Field(description="The caller's reaction, if any.")
     my_pulse: int | None = Field(description="The caller's answer to the pulse question (1 to 5).")
+    quiz: QuizView | None = Field(  # issue 21
+        default=None,
+        description="The comprehension check to pass before acknowledging (questions and "
+        "options, never the answers); null when the message has none.",
+    )

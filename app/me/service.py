@@ -32,6 +32,8 @@ from app.me.schemas import FeedState, MeOut
 from app.messages.content import Content, ContentCache
 from app.messages.locales import localize
 from app.messages.models import DEFAULT_FEEDBACK, Category, Message
+from app.quizzes import rules as quizzes
+from app.quizzes.service import standing, standing_column
 from app.receipts import rules
 from app.receipts.models import Recipient
 
@@ -76,6 +78,10 @@ _ITEM_COLUMNS = (
     reaction_counts_column(_R.message_id).label("reaction_counts"),
     my_reaction_column(_R.employee_id, _R.message_id).label("my_reaction"),
     my_pulse_column(_R.employee_id, _R.message_id).label("my_pulse"),
+    # issue 21: the caller's standing at the quiz in its current round
+    standing_column(_R.employee_id, _R.message_id, _M.acknowledgement_version, _M.quiz).label(
+        "quiz_standing"
+    ),
 )
 
 
@@ -154,6 +160,16 @@ def feed_item(row: Row, texts: Content, prefs: Sequence[str], *, body: bool) -> 
         "reactions": reaction_counts(row["reaction_counts"]),
         "my_reaction": row["my_reaction"],
         "my_pulse": row["my_pulse"],
+        # issue 21: questions and options only (`app.quizzes.rules.view`)
+        "quiz": quizzes.view(
+            texts.quiz,
+            own_locale=row["locale"],
+            translations=texts.translations,
+            served=locale,
+            standing=standing(row["quiz_standing"]),
+        )
+        if texts.quiz is not None
+        else None,
     }
 
 

@@ -43,6 +43,7 @@ class Content:
     acknowledgement_text: str | None
     version: int
     acknowledgement_version: int
+    quiz: Mapping[str, Any] | None  # issue 21: with its right options; never served as is
 
 
 _FIELDS = tuple(Content.__dataclass_fields__)

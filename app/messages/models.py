@@ -121,6 +121,9 @@ class Message(Editable, table=True):
     # acknowledgements of versions older than this no longer count as current
     acknowledgement_version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     recipient_count: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    # issue 21: the comprehension check (`app.quizzes.schemas.Quiz`, with its right options);
+    # part of the content, so it changes only with a new version
+    quiz: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
 
 
 class MessageVersion(SQLModel, table=True):
@@ -146,3 +149,4 @@ class MessageVersion(SQLModel, table=True):
     )
     published_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     published_by: str = Field(sa_column=Column(String(300), nullable=False))
+    quiz: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))  # issue 21

@@ -21,6 +21,7 @@ from pydantic import (
 
 from app.core.validators import LocaleTag, normalize_locale
 from app.messages.models import Category, Priority, Status
+from app.quizzes.schemas import Quiz, QuizTranslation
 from app.receipts.models import Channel
 
 MAX_TITLE = 200
@@ -110,6 +111,12 @@ class Translation(BaseModel):
         default=None,
         exclude_if=_is_none,
         description="The pulse question in this locale (used only when the message has one).",
+    )
+    quiz: QuizTranslation | None = Field(  # issue 21
+        default=None,
+        exclude_if=_is_none,
+        description="The quiz's questions and options in this locale (only when the message "
+        "has a quiz; then every question and option).",
     )
 
 
@@ -214,6 +221,11 @@ class MessageCreate(BaseModel):
     acknowledgement_text: AckText | None = None
     acknowledge_within_days: AckWithinDays | None = None
     pulse_question: PulseQuestion | None = None
+    quiz: Quiz | None = Field(  # issue 21
+        default=None,
+        description="A comprehension check employees pass before their acknowledgement counts; "
+        "on a published message it changes only with a new version.",
+    )
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     email_max_per_week: EmailCap | None = None
     retarget: Retarget | None = None
@@ -262,6 +274,7 @@ class MessageUpdate(BaseModel):
     acknowledgement_text: AckText | None = None
     acknowledge_within_days: AckWithinDays | None = None
     pulse_question: PulseQuestion | None = None
+    quiz: Quiz | None = None  # issue 21: null removes it
     feedback: FeedbackSettingsPatch | None = None
     email_max_per_week: EmailCap | None = None
     retarget: Retarget | None = None
@@ -309,6 +322,7 @@ class MessageOut(BaseModel):
     acknowledgement_text: str | None
     acknowledge_within_days: int | None
     pulse_question: str | None
+    quiz: Quiz | None  # issue 21
     feedback: FeedbackSettings
     email_max_per_week: int | None = None
     retarget: Retarget | None = None
@@ -341,6 +355,7 @@ class MessageVersionOut(BaseModel):
     translations: dict[str, Translation]
     acknowledgement_text: str | None
     pulse_question: str | None
+    quiz: Quiz | None  # issue 21
     requires_reacknowledgement: bool
     published_at: datetime
     published_by: str

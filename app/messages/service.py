@@ -32,6 +32,7 @@ from app.messages.schemas import (
     MessageUpdate,
     MessageVersionOut,
 )
+from app.quizzes.rules import quiz_translation_errors
 from app.receipts.deliveries import check_chat_targets, plan_deliveries
 from app.receipts.models import Channel, DueNotice
 from app.receipts.service import materialize_recipients
@@ -43,7 +44,16 @@ SCHEDULER = Principal.system("scheduler")
 
 # Changing one of these on a published message publishes a new version.
 CONTENT_FIELDS = frozenset(
-    {"title", "summary", "body", "locale", "translations", "acknowledgement_text", "pulse_question"}
+    {
+        "title",
+        "summary",
+        "body",
+        "locale",
+        "translations",
+        "acknowledgement_text",
+        "pulse_question",
+        "quiz",  # issue 21: a quiz changes only with a new version
+    }
 )
 # Schema fields stored on the `messages` row; others (like `require_reacknowledgement`) are not.
 _COLUMNS = frozenset(Message.__table__.columns.keys())
@@ -60,6 +70,8 @@ def _columns_of(data: MessageCreate | MessageUpdate, **options: Any) -> dict[str
         rule = data.retarget
         values["retarget_after_days"] = rule.after_days if rule else None
         values["retarget_max"] = rule.max if rule else None
+    if values.get("quiz") is not None:  # issue 21: stored as its JSON
+        values["quiz"] = data.quiz.model_dump(mode="json") if data.quiz is not None else None
     return values
 
 
@@ -115,6 +127,7 @@ def _snapshot(
         translations=message.translations,
         acknowledgement_text=message.acknowledgement_text,
         pulse_question=message.pulse_question,
+        quiz=message.quiz,
         requires_reacknowledgement=reacknowledge,
         published_at=at,
         published_by=principal.actor,
@@ -166,6 +179,7 @@ def _validate(message: Message) -> None:
                 "its content goes in title, summary and body",
             )
         )
+    errors.extend(quiz_translation_errors(message.quiz, message.translations))  # issue 21
     if errors:
         raise ValidationFailed(errors)
 
@@ -282,7 +296,7 @@ async def _change(
     if require_reacknowledgement and not new_version:
         raise Conflict(
             "`require_reacknowledgement` applies only to a change of the content (title, "
-            "summary, body, locale, translations, acknowledgement text, pulse question) of a "
+            "summary, body, locale, translations, acknowledgement text, pulse question, quiz) of a "
             "published message."
         )
     for name, value in changes.items():

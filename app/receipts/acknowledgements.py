@@ -12,6 +12,12 @@ that lost reads the winner's row. Its evidence — the statement, the locale and
 the content served — comes from the message's content as of its current revision
 (`app.messages.content`); the one-statement path writes only if the revision it hashed is still
 the message's, and otherwise reads the content again and retries.
+
+A message with a comprehension check (issue 21, `app.quizzes`) is acknowledged only after an
+attempt of the current round passed (409 before): the passing attempt is looked up first (one
+more query, for such messages only), bound into the statement as `quiz_ok` and recorded as the
+acknowledgement's `quiz_attempt_id`. The content's revision check covers the quiz too, since it
+is part of the content.
 """
 
 import uuid
@@ -20,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Uuid,
     and_,
     bindparam,
@@ -41,6 +48,7 @@ from app.core.principal import Principal
 from app.messages.content import Content, ContentCache
 from app.messages.locales import localize
 from app.messages.models import Message
+from app.quizzes.service import QUIZ_FIRST, passing_attempt
 from app.receipts import rules
 from app.receipts.models import Acknowledgement, Channel, Recipient
 from app.receipts.schemas import AcknowledgementOut
@@ -106,6 +114,7 @@ _RECORD_COLUMNS = (
     _ACKS.locale.label("ack_locale"),
     _ACKS.content_sha256.label("ack_sha256"),
     _ACKS.acknowledged_at.label("ack_at"),
+    _ACKS.quiz_attempt_id.label("ack_quiz_attempt_id"),
 )
 
 
@@ -118,6 +127,7 @@ def _ack_out(message_id: uuid.UUID, row: Row) -> AcknowledgementOut:
         locale=row["ack_locale"],
         content_sha256=row["ack_sha256"],
         acknowledged_at=row["ack_at"],
+        quiz_attempt_id=row["ack_quiz_attempt_id"],
     )
 
 
@@ -197,9 +207,10 @@ def _new_acknowledgement(
     content: Content,
     prefs: Sequence[str],
     now: datetime,
+    quiz_attempt_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """The acknowledgement the caller would give now: of the current round and version, with
-    the evidence of the content served in their best locale."""
+    the evidence of the content served in their best locale (and of the passed quiz)."""
     locale, title, _summary, body = localize(
         prefs,
         locale=content.locale,
@@ -218,6 +229,7 @@ def _new_acknowledgement(
         "locale": locale,
         "content_sha256": content_sha256(title=title, body=body, locale=locale),
         "acknowledged_at": now,
+        "quiz_attempt_id": quiz_attempt_id,
     }
 
 
@@ -253,6 +265,7 @@ _NEW_COLUMNS = (
     "locale",
     "content_sha256",
     "acknowledged_at",
+    "quiz_attempt_id",
 )
 
 
@@ -287,6 +300,7 @@ def _acknowledge_statement(dialect: str) -> Any:
             delivery.c.requires_acknowledgement.is_(True),
             rules.live(now, delivery.c),
             delivery.c.revision == bindparam("revision"),
+            bindparam("quiz_ok", type_=Boolean()).is_(True),  # issue 21: passed, or no quiz
             ~exists(select(prior.c.ack_id)),
         )
     )
@@ -366,6 +380,22 @@ _RECEIPT = update(Recipient.__table__).where(
 )
 
 
+async def _passed(
+    conn: Direct, principal: Principal, message_id: uuid.UUID, content: Content
+) -> uuid.UUID | None:
+    """Issue 21: the caller's passing attempt at the quiz of the content's round (one more
+    query, only for messages with a quiz)."""
+    if content.quiz is None or not content.requires_acknowledgement:
+        return None
+    assert principal.employee_id is not None
+    return await passing_attempt(
+        conn,
+        employee_id=principal.employee_id,
+        message_id=message_id,
+        round_=content.acknowledgement_version,
+    )
+
+
 def _check(row: Row | None, now: datetime) -> Row:
     """404 without a delivery, 409 when the message asks for no acknowledgement."""
     if row is None:
@@ -400,10 +430,13 @@ async def acknowledge(
             content = await cache.load(conn, message_id)
             if content is None:
                 raise NotFound(NOT_SENT)
-        new = _new_acknowledgement(principal, message_id, content, prefs, now)
+        attempt_id = await _passed(conn, principal, message_id, content)
+        quiz_ok = content.quiz is None or attempt_id is not None
+        new = _new_acknowledgement(principal, message_id, content, prefs, now, attempt_id)
         params = {
             **ids,
             "revision": content.revision,
+            "quiz_ok": quiz_ok,
             **{f"new_{k}": v for k, v in new.items()},
             **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
             **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
@@ -417,6 +450,8 @@ async def acknowledge(
             ), True
         if not rules.is_live(row["status"], row["expires_at"], now):
             raise Conflict(CLOSED)
+        if row["revision"] == content.revision and not quiz_ok:
+            raise Conflict(QUIZ_FIRST)
         if row["revision"] == content.revision:
             # a concurrent request of the same caller won: its row is committed by now
             winner = _check(await conn.fetchrow(_CURRENT, ids), now)
@@ -445,7 +480,10 @@ async def _acknowledge_in_transaction(
     if not rules.is_live(row["status"], row["expires_at"], now):
         raise Conflict(CLOSED)
     content = (await cache.contents(conn, [(message_id, row["revision"])]))[message_id]
-    new = _new_acknowledgement(principal, message_id, content, prefs, now)
+    attempt_id = await _passed(conn, principal, message_id, content)
+    if content.quiz is not None and attempt_id is None:
+        raise Conflict(QUIZ_FIRST)
+    new = _new_acknowledgement(principal, message_id, content, prefs, now, attempt_id)
     inserted = (await session.execute(_INSERT[session], new)).scalar_one_or_none()
     if inserted is None:  # a concurrent request of the same caller won
         winner = _check(await conn.fetchrow(_CURRENT, ids), now)

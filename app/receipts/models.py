@@ -87,6 +87,11 @@ class Acknowledgement(SQLModel, table=True):
     locale: str = Field(sa_column=Column(String(35), nullable=False))
     content_sha256: str = Field(sa_column=Column(String(64), nullable=False))
     acknowledged_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # issue 21: the passing comprehension-check attempt, when the message has a quiz
+    quiz_attempt_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(ForeignKey("quiz_attempts.id", ondelete="SET NULL"), nullable=True),
+    )
 
 
 class DueNotice(SQLModel, table=True):

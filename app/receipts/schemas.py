@@ -135,6 +135,10 @@ class AcknowledgementOut(BaseModel):
         '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
     )
     acknowledged_at: datetime
+    quiz_attempt_id: uuid.UUID | None = Field(  # issue 21
+        default=None,
+        description="The passing attempt at the message's comprehension check, when it has one.",
+    )
 
 
 class ReminderSent(BaseModel):

@@ -6,9 +6,9 @@ from pydantic import AwareDatetime
 from app.auth.dependencies import ReceiptsRead
 from app.core.session import SessionDep
 from app.messages.schemas import MAX_TAG
-from app.reports import service
+from app.reports import listening, service
 from app.reports.aggregates import GroupBy, MinGroupSize
-from app.reports.schemas import BrandAlignmentOut
+from app.reports.schemas import BrandAlignmentOut, ListeningOut
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -55,6 +55,48 @@ async def brand_alignment(
         since=since,
         until=until,
         tag=tag.strip() if tag else None,
+        group_by=group_by,
+        min_group_size=min_group_size,
+    )
+
+
+LISTENING = """
+The listening loop over `[since, until)` (default: the 90 days up to now): the comments and
+questions written, questions answered and the median time to an answer, feedback linked to
+actions and the median time from feedback to its first action; and the actions created in the
+period by status (done vs declined).
+
+Per unit of the authors' current attributes; anonymous feedback has no author and is the unit
+`"(unknown)"`. A unit is shown with at least `BRANDCAST_MIN_GROUP_SIZE` (default 5) people
+behind it (distinct authors, and one per anonymous comment); the others are merged into
+`"(other)"`, which the smallest units shown join while it is too small.
+"""
+
+
+@router.get(
+    "/listening",
+    operation_id="getListeningReport",
+    summary="Listen, answer, act: questions answered, feedback that led to actions, and how fast",
+    description=LISTENING,
+)
+async def listening_report(
+    session: SessionDep,
+    principal: ReceiptsRead,
+    min_group_size: MinGroupSize,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Feedback and actions from this time; default `until` - 90 days."),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Feedback and actions before this time.")
+    ] = None,
+    group_by: Annotated[GroupBy, Query(description="The unit to report on.")] = GroupBy.DEPARTMENT,
+) -> ListeningOut:
+    return await listening.listening(
+        session,
+        principal,
+        since=since,
+        until=until,
         group_by=group_by,
         min_group_size=min_group_size,
     )

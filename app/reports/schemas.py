@@ -49,3 +49,44 @@ class BrandAlignmentOut(BaseModel):
     min_group_size: int
     total: AlignmentRow
     units: list[AlignmentRow]
+
+
+# --- the listening loop (issue 21) ----------------------------------------------------------
+
+
+class ListeningFigures(BaseModel):
+    feedback: int = Field(description="Comments and questions written in the period.")
+    questions_asked: int
+    questions_answered: int
+    median_hours_to_answer: float | None = Field(
+        description="From a question to its answer, over the answered ones."
+    )
+    feedback_linked: int = Field(description="Feedback linked to at least one action.")
+    median_hours_to_action: float | None = Field(
+        description="From a comment or question to the first action linked to it."
+    )
+
+
+class ListeningGroup(ListeningFigures):
+    group: str = Field(
+        description='The authors\' unit; `"(unknown)"` for anonymous feedback and authors '
+        'without one; `"(other)"` for units merged by the minimum-group rule.'
+    )
+
+
+class ListeningActions(BaseModel):
+    created: int = Field(description="Actions created in the period.")
+    planned: int
+    in_progress: int
+    done: int
+    declined: int
+
+
+class ListeningOut(BaseModel):
+    since: datetime
+    until: datetime
+    group_by: GroupBy
+    min_group_size: int
+    total: ListeningFigures
+    actions: ListeningActions
+    groups: list[ListeningGroup]

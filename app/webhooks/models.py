@@ -33,6 +33,8 @@ class EventType(StrEnum):
     FEEDBACK_QUESTION_CREATED = "feedback.question_created"
     EMPLOYEE_DEACTIVATED = "employee.deactivated"
     DELIVERY_FAILED = "delivery.failed"
+    ACTION_CREATED = "action.created"  # issue 21
+    ACTION_UPDATED = "action.updated"  # issue 21: a step (status, text) or the links changed
     PING = "ping"
 
 

@@ -196,6 +196,7 @@ async def test_feed_holds_live_messages_sent_to_the_caller_newest_first(world, a
         },
         "my_reaction": None,
         "my_pulse": None,
+        "quiz": None,
     }
     assert item["published_at"].endswith("Z")
 
