@@ -250,6 +250,8 @@ async def bench(url: str, args: argparse.Namespace) -> bool:
                 f"e-mails planned {min(planned) * 1000:.0f} ms: +{overhead:.0%} (target <= 50%)"
             )
             ok &= overhead <= 0.5
+            if args.planning_only:
+                return ok
 
             # 2. the sink alone
             templates = Templates()
@@ -323,6 +325,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ceiling-count", type=int, default=20_000)
+    parser.add_argument(
+        "--planning-only", action="store_true", help="measure the planning overhead, then stop"
+    )
     args = parser.parse_args()
     url = (
         os.environ.get("BRANDCAST_BENCH_DATABASE_URL")
