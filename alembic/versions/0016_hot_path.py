@@ -1,7 +1,7 @@
 """Hot path: cheaper delivery planning
 
 Planning a message's e-mails (one `deliveries` row per recipient, in the publication's
-transaction) cost more than resolving the recipients did (bench/email.py, bench/RESULTS.md).
+transaction) cost more than resolving the recipients did (bench/emails.py, bench/RESULTS.md).
 Per planned row PostgreSQL checked the foreign key to `messages` (an index probe and a
 `FOR KEY SHARE` lock through a trigger) and maintained `uq_deliveries_chat_target`, whose
 entries for e-mail rows were all `(message_id, NULL)`. Only drafts are ever deleted, and
