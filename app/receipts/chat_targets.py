@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -11,7 +11,7 @@ from app.core.database import utcnow
 from app.core.errors import NotFound
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
-from app.receipts.models import ChatTarget
+from app.receipts.models import ChatTarget, Delivery
 from app.receipts.schemas import ChatTargetCreate, ChatTargetOut
 from app.webhooks.service import check_url
 
@@ -72,6 +72,8 @@ async def delete_chat_target(
 ) -> None:
     """Remove a target; its posts not sent yet go with it (messages keep their other channels)."""
     target = await _load(session, target_id)
+    # its delivery rows go with it (no foreign key: see migration 0016)
+    await session.execute(delete(Delivery).where(Delivery.chat_target_id == target_id))
     await session.delete(target)
     await session.flush()
     await record(

@@ -148,12 +148,19 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        # one e-mail per (message, employee): the planning statement relies on it
         # one e-mail per (message, employee, retargeting round): planning relies on it (round 0)
         UniqueConstraint(
             "message_id", "channel", "employee_id", "round", name="uq_deliveries_employee"
         ),
-        UniqueConstraint("message_id", "chat_target_id", name="uq_deliveries_chat_target"),
+        # one post per (message, chat target); e-mail rows (no chat target) are not indexed
+        Index(
+            "uq_deliveries_chat_target",
+            "message_id",
+            "chat_target_id",
+            unique=True,
+            postgresql_where=text("chat_target_id IS NOT NULL"),
+            sqlite_where=text("chat_target_id IS NOT NULL"),
+        ),
         # the sender's claim: only rows that may still be sent are indexed
         Index(
             "ix_deliveries_due",
@@ -176,16 +183,15 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(_SEQ, primary_key=True, autoincrement=True)
     )
-    message_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
-    )
+    # No foreign key to `messages` (migration 0016): checking it per planned row cost as much
+    # as the insert, and only drafts are deleted, which have no deliveries.
+    message_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
     channel: str = Field(sa_column=Column(String(10), nullable=False))
     # no foreign key (as on recipients): checking it per planned row costs more than the insert
     employee_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
-    chat_target_id: uuid.UUID | None = Field(
-        default=None,
-        sa_column=Column(ForeignKey("chat_targets.id", ondelete="CASCADE"), nullable=True),
-    )
+    # no foreign key either: its trigger ran for every e-mail row too (deleting a chat target
+    # deletes its rows, `chat_targets.delete_chat_target`)
+    chat_target_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     state: str = Field(default=DeliveryState.PLANNED, sa_column=Column(String(12), nullable=False))
     # the next moment it may be sent (planning: the publication; after a failure: the back-off)
     not_before: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -11,7 +11,7 @@ On PostgreSQL, in a throwaway database this script creates, migrates and drops:
    the same process) until every e-mail is sent: e-mails per second, the sender's peak RSS,
    and the CPU time PostgreSQL's processes used (from /proc).
 
-    .venv/bin/python bench/email.py [--employees 100000] [--connections 8] [--batch 1000]
+    .venv/bin/python bench/emails.py [--employees 100000] [--connections 8] [--batch 1000]
 
 Server: BRANDCAST_BENCH_DATABASE_URL, else BRANDCAST_TEST_DATABASE_URL, else
 postgresql://postgres@127.0.0.1:5432/postgres. Targets: >= 500 e-mails/s, >= 0.5x the sink's
@@ -21,8 +21,9 @@ ceiling, planning adds <= 50% to the publication time.
 import sys
 from pathlib import Path
 
-# Run as `python bench/email.py`, this folder comes first on the path, and this file would
-# stand in for the standard library's `email`: take the folder off, put the checkout on.
+# Run as `python bench/emails.py`, this folder comes first on the path: put the checkout
+# first instead, so that `app` and `bench.publish` are this checkout's. (Named `emails.py`:
+# as `email.py` it stood in for the standard library's `email` in every script of this folder.)
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
@@ -177,11 +178,16 @@ async def arrange(dsn: str, employees: int) -> uuid.UUID:
         await conn.close()
 
 
-async def publish(db: Database, message_id: uuid.UUID, *, plan: bool) -> tuple[float, int]:
+async def publish(
+    db: Database, message_id: uuid.UUID, *, plan: bool, shares: list[float] | None = None
+) -> tuple[float, int]:
     """The publication's fan-out (and the e-mails' planning), committed; returns seconds and
-    recipient rows."""
+    recipient rows. With `plan`, appends to `shares` the planning's time (with the commit)
+    over the fan-out's in the same transaction: a ratio taken at one moment, which a busy
+    machine disturbs less than one between two runs."""
     now = datetime.now(UTC)
     started = time.perf_counter()
+    fanned_out = started
     async with db.session_scope() as session:
         specs = await message_audience_specs(session, message_id=message_id)
         count = await materialize_recipients(
@@ -192,10 +198,14 @@ async def publish(db: Database, message_id: uuid.UUID, *, plan: bool) -> tuple[f
             acknowledge_within_days=None,
         )
         if plan:
+            fanned_out = time.perf_counter()
             message = await session.get(Message, message_id)
             assert message is not None
             await plan_deliveries(session, message=message, at=now)
-    return time.perf_counter() - started, count
+    done = time.perf_counter()
+    if plan and shares is not None:
+        shares.append((done - fanned_out) / (fanned_out - started))
+    return done - started, count
 
 
 async def empty(db: Database, message_id: uuid.UUID) -> None:
@@ -238,18 +248,24 @@ async def bench(url: str, args: argparse.Namespace) -> bool:
         db = Database(settings)
         try:
             # 1. planning overhead
-            alone, planned = [], []
+            alone, planned, shares = [], [], []
             for i in range(args.repeat):
                 for plan in (False, True) if i % 2 == 0 else (True, False):
-                    seconds, count = await publish(db, message_id, plan=plan)
+                    seconds, count = await publish(db, message_id, plan=plan, shares=shares)
                     (planned if plan else alone).append(seconds)
                     await empty(db, message_id)
             overhead = min(planned) / min(alone) - 1
+            share = sorted(shares)[len(shares) // 2]
             print(
                 f"publication to {count:,} recipients: {min(alone) * 1000:.0f} ms; with the "
-                f"e-mails planned {min(planned) * 1000:.0f} ms: +{overhead:.0%} (target <= 50%)"
+                f"e-mails planned {min(planned) * 1000:.0f} ms: {overhead:+.0%} (best of "
+                f"{args.repeat}); planning within the same transaction {share:+.0%} of its "
+                f"fan-out (median of {len(shares)}; target <= 50%)"
             )
+            overhead = share
             ok &= overhead <= 0.5
+            if args.planning_only:
+                return ok
 
             # 2. the sink alone
             templates = Templates()
@@ -323,6 +339,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ceiling-count", type=int, default=20_000)
+    parser.add_argument(
+        "--planning-only", action="store_true", help="measure the planning overhead, then stop"
+    )
     args = parser.parse_args()
     url = (
         os.environ.get("BRANDCAST_BENCH_DATABASE_URL")
