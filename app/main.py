@@ -19,6 +19,7 @@ from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
 from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
+from app.editors.router import router as editor_grants_router
 from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
 from app.feedback.router import router as feedback_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         links_router,
         chat_router,
         tokens_router,
+        editor_grants_router,
         audit_router,
         webhooks_router,
         scim_router,

@@ -3,6 +3,8 @@
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.core.idempotency import IdempotencyKey
+from app.editions.models import MessageEdition
+from app.editors.models import EditorGrant
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
@@ -26,10 +28,12 @@ __all__ = [
     "Comment",
     "Delivery",
     "DueNotice",
+    "EditorGrant",
     "Employee",
     "IdempotencyKey",
     "Message",
     "MessageAudience",
+    "MessageEdition",
     "MessageVersion",
     "OptOut",
     "OutboxEvent",
