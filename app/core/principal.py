@@ -21,9 +21,8 @@ class Scope(StrEnum):
 
 
 ALL_SCOPES = frozenset(Scope)
-# What a scoped principal (one unit) may hold at most: content, audiences, figures and the
-# directory's reading, each restricted to its unit; never tokens, webhooks, audit or writes to
-# the directory.
+# What a scoped principal (one unit) may hold at most: content, audiences and figures, each
+# restricted to its unit; never the directory, tokens, webhooks or the audit log.
 SCOPED_SCOPES = frozenset(
     {
         Scope.MESSAGES_READ,
@@ -31,7 +30,6 @@ SCOPED_SCOPES = frozenset(
         Scope.AUDIENCES_READ,
         Scope.AUDIENCES_WRITE,
         Scope.RECEIPTS_READ,
-        Scope.EMPLOYEES_READ,
     }
 )
 

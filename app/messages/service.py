@@ -25,6 +25,7 @@ from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
+from app.editors.access import check_audiences, visible_messages
 from app.messages.models import Category, Message, MessageVersion, Status
 from app.messages.schemas import (
     MessageCreate,
@@ -175,8 +176,10 @@ async def create_message(
     """Create a draft."""
     now = utcnow()
     await check_chat_targets(session, data.chat_target_ids)
+    await check_audiences(session, principal, data.audience_ids)
     message = Message(
         **_columns_of(data),
+        unit=principal.unit,
         status=Status.DRAFT,
         created_by=principal.actor,
         created_at=now,
@@ -205,7 +208,7 @@ async def get_message(
 
 async def list_messages(
     session: AsyncSession,
-    _principal: Principal,
+    principal: Principal,
     *,
     page: PageParams,
     status: Status | None = None,
@@ -213,8 +216,9 @@ async def list_messages(
     tag: str | None = None,
     q: str | None = None,
 ) -> Page[MessageOut]:
-    """Messages newest first, filtered by status, category, tag and text in title/summary."""
-    stmt = select(Message)
+    """Messages newest first, filtered by status, category, tag and text in title/summary
+    (for a scoped principal: its unit's and HQ's localizable ones)."""
+    stmt = select(Message).where(visible_messages(principal))
     if status is not None:
         stmt = stmt.where(Message.status == status)
     if category is not None:
@@ -332,7 +336,7 @@ async def update_message(
 ) -> MessageOut:
     """Edit a message; on a published one a content change makes a new version."""
     message = await _load_for_edit(session, message_id, if_match)
-    audiences_changed = await _change_audiences(session, message, data)
+    audiences_changed = await _change_audiences(session, principal, message, data)
     changes = _columns_of(data, exclude_unset=True)
     if data.chat_target_ids:
         await check_chat_targets(session, data.chat_target_ids)
@@ -350,10 +354,13 @@ async def update_message(
     return await _out(session, message)
 
 
-async def _change_audiences(session: AsyncSession, message: Message, data: MessageUpdate) -> bool:
+async def _change_audiences(
+    session: AsyncSession, principal: Principal, message: Message, data: MessageUpdate
+) -> bool:
     """Replace the audiences when the edit names them; True when they changed."""
     if data.audience_ids is None:
         return False
+    await check_audiences(session, principal, data.audience_ids)
     wanted = list(dict.fromkeys(data.audience_ids))
     current = (await get_message_audience_ids(session, message_ids=[message.id]))[message.id]
     if wanted == current:

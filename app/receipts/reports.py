@@ -19,11 +19,13 @@ from sqlalchemy import Select, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core import sql
 from app.core.database import Database, utcnow
 from app.core.errors import NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
 from app.core.sql import count_when
+from app.editors.access import unit_condition
 from app.employees.models import Employee
 from app.messages.models import Message
 from app.receipts import rules
@@ -54,10 +56,12 @@ class MessageFacts:
     version: int
     acknowledgement_version: int
     channels: tuple[str, ...] = (Channel.FEED.value,)
+    # the recipients a report may show (a scoped principal's unit: `app.editors.access`)
+    among: ColumnElement[bool] | None = None
 
 
 async def message_facts(
-    session: AsyncSession, _principal: Principal, *, message_id: uuid.UUID
+    session: AsyncSession, principal: Principal, *, message_id: uuid.UUID
 ) -> MessageFacts:
     """The message a report is about; 404 when there is none."""
     row = (
@@ -73,7 +77,9 @@ async def message_facts(
     ).one_or_none()
     if row is None:
         raise NotFound("No message with this id.")
-    return MessageFacts(*row[:4], channels=tuple(row.channels or ()))
+    scoped = principal is not None and principal.scoped
+    among = unit_condition(principal, sql.dialect_of(session)) if scoped else None
+    return MessageFacts(*row[:4], channels=tuple(row.channels or ()), among=among)
 
 
 def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState, Any]:
@@ -92,12 +98,13 @@ def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState,
 
 
 def _of_message(facts: MessageFacts, *columns: Any) -> Select:
-    return (
+    stmt = (
         select(*columns)
         .select_from(Recipient)
         .join(Employee, Employee.id == Recipient.employee_id)
         .where(Recipient.message_id == facts.id)
     )
+    return stmt if facts.among is None else stmt.where(facts.among)
 
 
 def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
@@ -158,18 +165,17 @@ def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None
     # every recipient to its employee costs several times more.
     awaiting = rules.awaiting(required, version)
     late = and_(awaiting, rules.past_due(now))
-    everyone = (
-        select(
-            func.count().label("recipients"),
-            count_when(read).label("read"),
-            count_when(rules.acknowledged(version)).label("acknowledged"),
-            count_when(awaiting).label("awaiting"),
-            count_when(late).label("late"),
-            read_email,
-        )
-        .where(Recipient.message_id == facts.id)
-        .subquery("everyone")
-    )
+    everyone = select(
+        func.count().label("recipients"),
+        count_when(read).label("read"),
+        count_when(rules.acknowledged(version)).label("acknowledged"),
+        count_when(awaiting).label("awaiting"),
+        count_when(late).label("late"),
+        read_email,
+    ).where(Recipient.message_id == facts.id)
+    if facts.among is not None:
+        everyone = everyone.where(Recipient.employee_id.in_(select(Employee.id).where(facts.among)))
+    everyone = everyone.subquery("everyone")
     gone = (
         _of_message(facts, count_when(awaiting).label("awaiting"), count_when(late).label("late"))
         .where(Employee.active == false())
@@ -203,7 +209,9 @@ async def message_stats(
         "version": facts.version,
         "acknowledgement_version": facts.acknowledgement_version,
         "as_of": now,
-        "channels": await channel_counts(session, message_id=facts.id, channels=facts.channels),
+        "channels": await channel_counts(
+            session, message_id=facts.id, channels=facts.channels, among=facts.among
+        ),
     }
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:

@@ -10,6 +10,7 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
+from app.editors.guards import OwnMessage, ReadableMessage
 from app.receipts import chat_targets, deliveries, links, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
@@ -45,6 +46,7 @@ def _wants_csv(accept: str | None) -> bool:
 @router.get(
     "/{message_id}/stats",
     operation_id="getMessageStats",
+    dependencies=[ReadableMessage],
     summary="How a message landed: reads and acknowledgements, optionally per group",
     responses=NOT_FOUND,
 )
@@ -67,6 +69,7 @@ async def get_stats(
 @router.get(
     "/{message_id}/recipients",
     operation_id="listMessageRecipients",
+    dependencies=[ReadableMessage],
     summary="A message's recipients and where each stands (`Accept: text/csv` exports all)",
     responses={
         200: {
@@ -105,6 +108,7 @@ async def list_recipients(
 @router.get(
     "/{message_id}/deliveries",
     operation_id="listMessageDeliveries",
+    dependencies=[OwnMessage],
     summary="A message's e-mails and chat posts and where each stands",
     responses=NOT_FOUND,
 )
@@ -125,6 +129,7 @@ async def list_deliveries(
     "/{message_id}/reminders",
     status_code=202,
     operation_id="remindMessageRecipients",
+    dependencies=[OwnMessage],
     summary="Nudge the pending recipients now (one event; at most once an hour)",
     responses={
         409: {

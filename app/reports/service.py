@@ -4,12 +4,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import ValidationFailed, field_error
 from app.core.principal import Principal
 from app.core.sql import count_when
+from app.editors.access import unit_condition
 from app.employees.models import Employee
 from app.feedback.models import PulseAnswer
 from app.messages.models import BRAND_CATEGORIES, Message, Status
@@ -36,7 +38,15 @@ FIELDS = (
 )
 
 
-def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
+def alignment_statement(
+    dialect: str,
+    *,
+    since: datetime,
+    until: datetime,
+    tag: str | None,
+    unit,
+    among: ColumnElement[bool] | None = None,
+):
     """One aggregate: the brand messages of the period, per unit.
 
     Two per-employee sums, each a hash aggregate over one table joined to the few messages:
@@ -87,7 +97,7 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
     per_employee = union_all(deliveries, answers).subquery("per_employee")
     e = per_employee.c
     sums = [func.sum(e[name]).label(name) for name in FIELDS[2:]]
-    return (
+    stmt = (
         select(
             unit.label("unit"),
             count_when(e.deliveries > 0).label("recipients"),
@@ -98,6 +108,8 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
         .join(Employee, Employee.id == e.employee_id)
         .group_by(unit)
     )
+    # a scoped principal's unit (`app.editors.access`): only its employees are counted
+    return stmt if among is None else stmt.where(among)
 
 
 def _reach(row: dict[str, int]) -> ReachFigures:
@@ -125,7 +137,7 @@ def _pulse(row: dict[str, int]) -> PulseSummary:
 
 async def brand_alignment(
     session: AsyncSession,
-    _principal: Principal,
+    principal: Principal,
     *,
     min_group_size: int,
     since: datetime | None = None,
@@ -145,9 +157,9 @@ async def brand_alignment(
     # And plan for this period: asyncpg prepares statements, and the generic plan PostgreSQL
     # switches to after five runs suits a 90-day period, not a week (5x slower measured).
     await sql.set_local(session, work_mem=REPORT_WORK_MEM, plan_cache_mode="force_custom_plan")
-    stmt = alignment_statement(
-        sql.dialect_of(session), since=since, until=until, tag=tag, unit=unit
-    )
+    dialect = sql.dialect_of(session)
+    among = unit_condition(principal, dialect) if principal.scoped else None
+    stmt = alignment_statement(dialect, since=since, until=until, tag=tag, unit=unit, among=among)
     rows: dict[str, dict[str, int]] = {}
     for row in (await session.execute(stmt)).mappings():
         label = group_label(row["unit"])
