@@ -43,6 +43,8 @@ class Content:
     acknowledgement_text: str | None
     version: int
     acknowledgement_version: int
+    # the fields local editions may not change (`app.editions.serve`)
+    locked: Any = ()
 
 
 _FIELDS = tuple(Content.__dataclass_fields__)
@@ -94,6 +96,7 @@ class ContentCache:
         for row in await conn.fetch(_LOAD, {"ids": ids}):
             values = {name: row[name] for name in _FIELDS}
             values["translations"] = values["translations"] or {}
+            values["locked"] = tuple(values["locked"] or ())
             entry = Content(**values)
             self._put(row["id"], entry)
             read[row["id"]] = entry
