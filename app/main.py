@@ -19,6 +19,7 @@ from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
 from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
+from app.editions.router import router as editions_router
 from app.editors.router import router as editor_grants_router
 from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback_me_router,
         health_router,
         messages_router,
+        editions_router,
         audiences_router,
         employees_router,
         feedback_router,

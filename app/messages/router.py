@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app.auth.dependencies import MessagesRead, MessagesWrite
+from app.core.config import AppSettings, review_categories
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
@@ -207,6 +208,7 @@ async def publish_message(
     session: SessionDep,
     principal: MessagesWrite,
     response: Response,
+    settings: AppSettings,
     data: PublishRequest | None = None,
     if_match: IfMatch = None,
 ) -> MessageOut:
@@ -216,6 +218,7 @@ async def publish_message(
         message_id=message_id,
         publish_at=data.publish_at if data else None,
         if_match=if_match,
+        review_required=review_categories(settings),
     )
     return with_etag(response, message)
 

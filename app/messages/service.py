@@ -25,6 +25,8 @@ from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
+from app.editions import review
+from app.editions.service import assign_editions, mark_outdated
 from app.editors.access import check_audiences, visible_messages
 from app.messages.models import Category, Message, MessageVersion, Status
 from app.messages.schemas import (
@@ -298,7 +300,7 @@ async def _change(
             message.acknowledgement_version = message.version
         session.add(_snapshot(message, principal, at=now, reacknowledge=require_reacknowledgement))
     _touch(message, now)
-    await session.flush()
+    await _editions_follow(session, message, new_version=new_version)
     if new_version:
         await emit(
             session,
@@ -324,6 +326,16 @@ async def _change(
             "require_reacknowledgement": require_reacknowledgement,
         },
     )
+
+
+async def _editions_follow(session: AsyncSession, message: Message, *, new_version: bool) -> None:
+    """An edit's effects on review and local editions (app/editions): what was submitted or
+    approved goes back to review; a new version makes the editions outdated."""
+    if message.status in (Status.DRAFT, Status.SCHEDULED):
+        review.edited(message)
+    await session.flush()
+    if new_version:
+        await mark_outdated(session, message_id=message.id, version=message.version)
 
 
 async def update_message(
@@ -451,10 +463,12 @@ async def _publish(
     *,
     at: datetime | None,
     now: datetime,
+    review_required: frozenset[str] = frozenset(),
 ) -> list[uuid.UUID]:
     """Publish now (`at` absent or not in the future) or schedule; the one path for both
     the endpoint and the scheduler. The caller holds the row lock. Returns the audience ids
-    (read once, with the rules the recipients are resolved from)."""
+    (read once, with the rules the recipients are resolved from). A message in review, or of
+    a category in `review_required`, needs its approval (checked when it is scheduled too)."""
     if message.status == Status.ARCHIVED:
         raise Conflict(
             "This message is archived; archived messages cannot be published again. "
@@ -466,6 +480,8 @@ async def _publish(
             "edit it to publish a new version."
         )
     when = at if at is not None and at > now else now
+    if message.review_status is not None or message.category in review_required:
+        review.require_approved(message, "This message")
     _require_acknowledgement_text(message)
     audiences = await message_audience_specs(session, message_id=message.id)
     if not audiences:
@@ -507,6 +523,7 @@ async def _publish(
             acknowledge_within_days=message.acknowledge_within_days,
         )
         await plan_deliveries(session, message=message, at=now)
+        await assign_editions(session, message_id=message.id)
         action = "message.published"
     _touch(message, now)
     await session.flush()
@@ -533,10 +550,14 @@ async def publish_message(
     message_id: uuid.UUID,
     publish_at: datetime | None = None,
     if_match: str | None = None,
+    review_required: frozenset[str] = frozenset(),
 ) -> MessageOut:
-    """Publish now, or schedule for a future `publish_at`."""
+    """Publish now, or schedule for a future `publish_at` (categories in `review_required`
+    only once approved)."""
     message = await _load_for_edit(session, message_id, if_match)
-    audience_ids = await _publish(session, principal, message, at=publish_at, now=utcnow())
+    audience_ids = await _publish(
+        session, principal, message, at=publish_at, now=utcnow(), review_required=review_required
+    )
     return message_out(message, audience_ids=audience_ids)
 
 

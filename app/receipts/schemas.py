@@ -132,9 +132,13 @@ class AcknowledgementOut(BaseModel):
     locale: str = Field(description="The locale of the content shown.")
     content_sha256: str = Field(
         description="SHA-256 (hex) of the content shown: the UTF-8 JSON "
-        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
+        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept; for a '
+        'local edition also `"edition"` (its unit key) and `"local_note"`.'
     )
     acknowledged_at: datetime
+    edition_id: uuid.UUID | None = Field(
+        default=None, description="The local edition acknowledged; null: HQ's text."
+    )
 
 
 class ReminderSent(BaseModel):
