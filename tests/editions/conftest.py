@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.core.principal import Scope
 from tests.me.conftest import bearer, hs256
 
 COUNTRIES = {"MX": ("es-MX", 6), "AR": ("es-AR", 5), "ES": ("es-ES", 5)}
@@ -48,6 +49,8 @@ class World:
     def as_employee(self, external_id: str) -> dict[str, str]:
         return bearer(hs256(external_id))
 
+    make_hq_approver: Any = None
+
     async def message(self, client: httpx.AsyncClient, audience: str, **fields: Any) -> str:
         body = {"category": "news", "title": "Hello", "audience_ids": [audience], **fields}
         r = await client.post("/v1/messages", json=body)
@@ -80,7 +83,7 @@ def _client(app: Any, headers: dict[str, str]) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def world(app, admin) -> Any:
+async def world(app, admin, client_for) -> Any:
     for country, (locale, count) in COUNTRIES.items():
         for n in range(1, count + 1):
             await _employee(admin, f"{country}-{n}", country, locale)
@@ -105,6 +108,12 @@ async def world(app, admin) -> Any:
     }
     clients = {name: _client(app, bearer(hs256(sub))) for name, sub in names.items()}
     w = World(hq=admin, clients=clients)
+
+    async def _hq_approver() -> httpx.AsyncClient:
+        # another HQ credential: four eyes
+        return await client_for(Scope.MESSAGES_READ, Scope.MESSAGES_WRITE)
+
+    w.make_hq_approver = _hq_approver
     r = await admin.post("/v1/audiences", json={"name": "Everyone", "rule": {"all": []}})
     w.ids["everyone"] = r.json()["id"]
     yield w
