@@ -10,6 +10,7 @@ goes through review (`app.editions.review`) before it is published again.
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -343,6 +344,7 @@ async def assign_editions(
     message_id: uuid.UUID | None = None,
     editions: Sequence[MessageEdition] | None = None,
     employee_ids: Sequence[uuid.UUID] | None = None,
+    targeted_at: datetime | None = None,
 ) -> int:
     """Set `recipients.edition_id` for recipients in each published edition's unit who have
     none yet (a recipient in two units' editions keeps the first published): one `UPDATE` per
@@ -369,6 +371,8 @@ async def assign_editions(
         )
         if employee_ids is not None:
             stmt = stmt.where(Recipient.employee_id.in_(list(employee_ids)))
+        if targeted_at is not None:
+            stmt = stmt.where(Recipient.targeted_at == targeted_at)
         result = await session.execute(stmt.execution_options(synchronize_session=False))
         total += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     return total

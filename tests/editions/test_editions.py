@@ -291,3 +291,27 @@ async def test_review_of_a_unit_message(world):
     r = await world.mx_editor.post(f"{path}/publish")
     assert r.status_code == 200, r.text
     assert r.json()["recipient_count"] == 8
+
+
+async def test_late_joiners_get_their_units_edition_and_unit_audience(world, policy):
+    await _adapt(world, policy)
+    await _sign_off(world, policy)
+    aud = (
+        await world.mx_editor.post("/v1/audiences", json={"name": "MX", "rule": {"all": []}})
+    ).json()["id"]
+    local = await world.message(world.mx_editor, aud, title="Solo México")
+    await world.publish(world.mx_editor, local)
+    for external_id, country in (("MX-NEW", "MX"), ("ES-NEW", "ES")):
+        r = await world.hq.put(
+            f"/v1/employees/{external_id}",
+            json={"email": f"{external_id.lower()}@example.com", "country": country},
+        )
+        assert r.status_code == 201, r.text
+    mx_new = world.as_employee("MX-NEW")
+    served = (await world.hq.get(f"{FEED}/{policy}", headers=mx_new)).json()
+    assert served["edition"] == MX
+    assert (await world.hq.get(f"{FEED}/{local}", headers=mx_new)).status_code == 200
+    es_new = world.as_employee("ES-NEW")
+    assert (await world.hq.get(f"{FEED}/{policy}", headers=es_new)).json()["edition"] is None
+    # a unit's audience never takes in people outside the unit
+    assert (await world.hq.get(f"{FEED}/{local}", headers=es_new)).status_code == 404
