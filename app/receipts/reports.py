@@ -25,6 +25,7 @@ from app.core.errors import NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
 from app.core.sql import count_when
+from app.editions.models import MessageEdition
 from app.editors.access import unit_condition
 from app.employees.models import Employee
 from app.messages.models import Message
@@ -39,7 +40,7 @@ from app.receipts.schemas import (
     RecipientOut,
     RecipientState,
 )
-from app.reports.aggregates import OTHER, GroupBy, partition, ratio
+from app.reports.aggregates import HQ_TEXT, OTHER, ReportGroupBy, partition, ratio
 
 CSV_BATCH = 2_000
 COUNTS = ("recipients", "read", "acknowledged", "pending", "overdue")
@@ -128,37 +129,43 @@ def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
     }
 
 
-def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None = None) -> Select:
+def stats_statement(
+    facts: MessageFacts, now: datetime, group_by: ReportGroupBy | None = None
+) -> Select:
     """The one aggregate behind `message_stats`: a row of counts (per group with `group_by`)."""
     required, version = facts.requires_acknowledgement, facts.acknowledgement_version
     read = Recipient.read_at.is_not(None)
     read_email = count_when(Recipient.read_channel == Channel.EMAIL.value).label("read_email")
     if group_by is not None:
-        key: ColumnElement = getattr(Employee, group_by.value)
+        by_edition = group_by is ReportGroupBy.EDITION
+        key: ColumnElement = (
+            func.coalesce(MessageEdition.unit, HQ_TEXT)
+            if by_edition
+            else getattr(Employee, group_by.value)
+        )
         # each recipient has at most one e-mail (the unique constraint): no row is repeated
         email = counts_of(Delivery.state)
-        return (
-            _of_message(
-                facts,
-                key.label("key"),
-                func.count().label("recipients"),
-                count_when(read).label("read"),
-                count_when(rules.acknowledged(version)).label("acknowledged"),
-                count_when(rules.pending(required, version)).label("pending"),
-                count_when(rules.overdue(now, required, version)).label("overdue"),
-                read_email,
-                *(figure.label(f"email_{name}") for name, figure in email.items()),
-            )
-            .outerjoin(
-                Delivery,
-                and_(
-                    Delivery.message_id == Recipient.message_id,
-                    Delivery.channel == Channel.EMAIL.value,
-                    Delivery.employee_id == Recipient.employee_id,
-                ),
-            )
-            .group_by(key)
+        stmt = _of_message(
+            facts,
+            key.label("key"),
+            func.count().label("recipients"),
+            count_when(read).label("read"),
+            count_when(rules.acknowledged(version)).label("acknowledged"),
+            count_when(rules.pending(required, version)).label("pending"),
+            count_when(rules.overdue(now, required, version)).label("overdue"),
+            read_email,
+            *(figure.label(f"email_{name}") for name, figure in email.items()),
         )
+        if by_edition:  # the edition each recipient was served (None: HQ's text)
+            stmt = stmt.outerjoin(MessageEdition, MessageEdition.id == Recipient.edition_id)
+        return stmt.outerjoin(
+            Delivery,
+            and_(
+                Delivery.message_id == Recipient.message_id,
+                Delivery.channel == Channel.EMAIL.value,
+                Delivery.employee_id == Recipient.employee_id,
+            ),
+        ).group_by(key)
     # Without groups no employee column is needed but `active`: count the message's recipient
     # rows alone (awaiting, and awaiting past due), then take away those of deactivated
     # employees, who are never pending (few, found through the index on `active`). Joining
@@ -196,7 +203,7 @@ async def message_stats(
     principal: Principal,
     *,
     message_id: uuid.UUID,
-    group_by: GroupBy | None = None,
+    group_by: ReportGroupBy | None = None,
     min_group_size: int = 5,
 ) -> MessageStats:
     """Recipients, reads, current acknowledgements, pending and overdue, with rates; with

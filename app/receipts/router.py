@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from app.auth.dependencies import MessagesWrite, ReceiptsRead, WebhooksAdmin
@@ -23,7 +23,7 @@ from app.receipts.schemas import (
     RecipientState,
     ReminderSent,
 )
-from app.reports.aggregates import GroupBy
+from app.reports.aggregates import ReportGroupBy
 
 router = APIRouter(prefix="/v1/messages", tags=["receipts"])
 # what acts on a message's recipients is documented with the messages
@@ -55,7 +55,10 @@ async def get_stats(
     session: SessionDep,
     principal: ReceiptsRead,
     settings: AppSettings,
-    group_by: GroupBy | None = None,
+    group_by: Annotated[
+        ReportGroupBy | None,
+        Query(description="An employee attribute, or `edition`: HQ's text against each edition."),
+    ] = None,
 ) -> MessageStats:
     return await reports.message_stats(
         session,

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.validators import LocaleTag
-from app.reports.aggregates import OTHER, GroupBy
+from app.reports.aggregates import OTHER, ReportGroupBy
 
 
 class RecipientState(StrEnum):
@@ -78,7 +78,7 @@ class MessageStats(ReceiptCounts):
         "channels the message names."
     )
     read_via: ReadVia
-    group_by: GroupBy | None = None
+    group_by: ReportGroupBy | None = None
     min_group_size: int | None = Field(
         default=None,
         description="Groups with fewer recipients are merged into one `(other)` group, itself "

@@ -315,3 +315,51 @@ async def test_late_joiners_get_their_units_edition_and_unit_audience(world, pol
     assert (await world.hq.get(f"{FEED}/{policy}", headers=es_new)).json()["edition"] is None
     # a unit's audience never takes in people outside the unit
     assert (await world.hq.get(f"{FEED}/{local}", headers=es_new)).status_code == 404
+
+
+async def test_hq_text_against_the_edition_in_stats_and_brand_alignment(world, settings):
+    message_id = await world.message(
+        world.hq,
+        world.ids["everyone"],
+        category="values",
+        title="Our values",
+        translations={"es": {"title": "Nuestros valores"}},
+        localizable=True,
+        requires_acknowledgement=True,
+        acknowledgement_text="Understood.",
+        pulse_question="Do you live them?",
+    )
+    await _adapt(world, message_id, title="Nuestros valores en México")
+    await _sign_off(world, message_id)
+    await world.publish(world.hq, message_id)
+    for who in ("MX-1", "MX-2", "MX-3", "ES-1"):
+        r = await world.hq.post(
+            f"{FEED}/{message_id}/acknowledgement", headers=world.as_employee(who)
+        )
+        assert r.status_code == 201, r.text
+    for who, score in (("MX-1", 5), ("MX-2", 4), ("MX-3", 5), ("MX-4", 4), ("MX-5", 5)):
+        r = await world.hq.put(
+            f"{FEED}/{message_id}/pulse", json={"score": score}, headers=world.as_employee(who)
+        )
+        assert r.status_code in (200, 201), r.text
+
+    r = await world.hq.get(f"/v1/messages/{message_id}/stats?group_by=edition")
+    assert r.status_code == 200, r.text
+    groups = {g["key"]: g for g in r.json()["groups"]}
+    assert set(groups) == {"HQ", MX}
+    assert (groups[MX]["recipients"], groups[MX]["acknowledged"]) == (8, 3)
+    assert (groups["HQ"]["recipients"], groups["HQ"]["acknowledged"]) == (12, 1)
+    # the MX editor sees its edition only
+    r = await world.mx_editor.get(f"/v1/messages/{message_id}/stats?group_by=edition")
+    assert [g["key"] for g in r.json()["groups"]] == [MX]
+
+    r = await world.hq.get("/v1/reports/brand-alignment?group_by=edition")
+    assert r.status_code == 200, r.text
+    units = {u["unit"]: u for u in r.json()["units"]}
+    assert set(units) == {"HQ", MX}
+    assert units[MX]["reach"]["recipients"] == 8
+    assert units[MX]["reach"]["acknowledged"] == 3
+    assert units[MX]["pulse"]["respondents"] == 5 and units[MX]["pulse"]["mean"] == 4.6
+    # fewer than five answers: no pulse for HQ's text (the minimum-group rule)
+    assert units["HQ"]["reach"]["recipients"] == 12 and units["HQ"]["pulse"] is None
+    assert_problem(await world.hq.get(f"/v1/messages/{message_id}/feedback?group_by=edition"), 422)
