@@ -31,6 +31,14 @@ class Reviewed(Protocol):
     created_by: str
 
 
+# the audit action of each step, after the entity type (`message.approved`, `edition.…`)
+AUDITED = {
+    "submit": "review_requested",
+    "approve": "approved",
+    "request_changes": "changes_requested",
+}
+
+
 def authors(item: Reviewed) -> set[str]:
     return {a for a in (item.created_by, getattr(item, "updated_by", None), item.submitted_by) if a}
 
@@ -104,7 +112,7 @@ async def transition(
     await record(
         session,
         principal,
-        action=f"{entity_type}.{'review_' + action if action == 'submit' else action}",
+        action=f"{entity_type}.{AUDITED[action]}",
         entity_type=entity_type,
         entity_id=entity_id,
         details={"unit": unit, "review_status": item.review_status, "comment": comment},
