@@ -63,6 +63,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("submitted_by", sa.String(300), nullable=True))
         batch.add_column(sa.Column("reviewed_by", sa.String(300), nullable=True))
         batch.add_column(sa.Column("review_comment", sa.String(2000), nullable=True))
+        batch.add_column(sa.Column("updated_by", sa.String(300), nullable=True))
 
     op.create_table(
         "message_editions",
@@ -110,6 +111,7 @@ def downgrade() -> None:
     op.drop_table("message_editions")
     with op.batch_alter_table("messages") as batch:
         for name in (
+            "updated_by",
             "review_comment",
             "reviewed_by",
             "submitted_by",

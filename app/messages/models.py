@@ -131,6 +131,8 @@ class Message(Editable, table=True):
     submitted_by: str | None = Field(default=None, sa_column=Column(String(300)))
     reviewed_by: str | None = Field(default=None, sa_column=Column(String(300)))
     review_comment: str | None = Field(default=None, sa_column=Column(String(2000)))
+    # who last changed its content or settings (four eyes: they never approve it)
+    updated_by: str | None = Field(default=None, sa_column=Column(String(300)))
 
 
 class MessageVersion(SQLModel, table=True):

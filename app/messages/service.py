@@ -300,7 +300,7 @@ async def _change(
             message.acknowledgement_version = message.version
         session.add(_snapshot(message, principal, at=now, reacknowledge=require_reacknowledgement))
     _touch(message, now)
-    await _editions_follow(session, message, new_version=new_version)
+    await _editions_follow(session, principal, message, new_version=new_version)
     if new_version:
         await emit(
             session,
@@ -328,9 +328,13 @@ async def _change(
     )
 
 
-async def _editions_follow(session: AsyncSession, message: Message, *, new_version: bool) -> None:
-    """An edit's effects on review and local editions (app/editions): what was submitted or
-    approved goes back to review; a new version makes the editions outdated."""
+async def _editions_follow(
+    session: AsyncSession, principal: Principal, message: Message, *, new_version: bool
+) -> None:
+    """An edit's effects on review and local editions (app/editions): the editor is an
+    author (never its approver); what was submitted or approved goes back to review; a new
+    version makes the editions outdated."""
+    message.updated_by = principal.actor
     if message.status in (Status.DRAFT, Status.SCHEDULED):
         review.edited(message)
     await session.flush()

@@ -363,3 +363,22 @@ async def test_hq_text_against_the_edition_in_stats_and_brand_alignment(world, s
     # fewer than five answers: no pulse for HQ's text (the minimum-group rule)
     assert units["HQ"]["reach"]["recipients"] == 12 and units["HQ"]["pulse"] is None
     assert_problem(await world.hq.get(f"/v1/messages/{message_id}/feedback?group_by=edition"), 422)
+
+
+async def test_whoever_edits_a_text_in_review_cannot_approve_it(world, client_for):
+    from app.core.principal import Scope
+
+    message_id = await world.message(world.hq, world.ids["everyone"], category="policy")
+    path = f"/v1/messages/{message_id}"
+    assert (await world.hq.post(f"{path}/submit")).status_code == 200
+    other = await client_for(Scope.MESSAGES_READ, Scope.MESSAGES_WRITE)
+    r = await other.patch(path, json={"title": "Edited while in review"})
+    assert r.json()["review_status"] == "in_review"
+    assert_problem(await other.post(f"{path}/approve"), 403, detail_contains="four")
+    third = await client_for(Scope.MESSAGES_READ, Scope.MESSAGES_WRITE)
+    r = await third.post(f"{path}/request-changes", json={"comment": "Shorter, please"})
+    assert r.json()["review_status"] == "changes_requested"
+    assert_problem(await third.post(f"{path}/approve"), 409)
+    assert (await other.post(f"{path}/submit")).status_code == 200
+    assert (await third.post(f"{path}/approve")).status_code == 200
+    assert (await world.hq.post(f"{path}/publish")).status_code == 200
