@@ -54,6 +54,14 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
             },
         )
     )
+    # a second HQ credential: policies and brand promises need an approver who is not the author
+    reviewer_token = _ok(
+        admin.post(
+            "/v1/tokens",
+            json={"name": "reviewer", "scopes": ["messages:read", "messages:write"]},
+        )
+    )["token"]
+    reviewer = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {reviewer_token}"})
     messages, comments = [], []
     for n, category in enumerate(["brand_promise", "values", "policy", "news", "campaign"]):
         ack = n % 2 == 0
@@ -76,6 +84,9 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
             )
         )
         messages.append(message["id"])
+        if category in ("brand_promise", "policy"):  # BRANDCAST_REVIEW_REQUIRED's default
+            _ok(admin.post(f"/v1/messages/{message['id']}/submit"))
+            _ok(reviewer.post(f"/v1/messages/{message['id']}/approve", json={}))
         if n < 4:  # the last one stays a draft
             _ok(admin.post(f"/v1/messages/{message['id']}/publish", json={}))
         if n < 3:
@@ -106,6 +117,7 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
         "delivery_id": [delivery.get("delivery_id") or delivery.get("id") or webhook["id"]],
         "user_id": [u["id"] for u in scim_users.get("Resources", [])] or ["E-3"],
         "locale": ["es", "fr", "de-CH"],
+        "unit": ["country=ES", "country=MX;division=Retail"],
     }
 
 

@@ -21,6 +21,8 @@ from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
 from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
+from app.editions.router import router as editions_router
+from app.editors.router import router as editor_grants_router
 from app.employees.router import router as employees_router
 from app.feedback.router import me_router as feedback_me_router
 from app.feedback.router import router as feedback_router
@@ -133,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_me_router,
         health_router,
         messages_router,
+        editions_router,
         audiences_router,
         employees_router,
         preferences_router,
@@ -147,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         links_router,
         chat_router,
         tokens_router,
+        editor_grants_router,
         audit_router,
         webhooks_router,
         scim_router,

@@ -4,6 +4,8 @@ from app.actions.models import Action, ActionLink, ActionUpdate
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.core.idempotency import IdempotencyKey
+from app.editions.models import MessageEdition
+from app.editors.models import EditorGrant
 from app.employees.models import Employee
 from app.feedback.models import Comment, PulseAnswer, Reaction
 from app.messages.models import Message, MessageVersion
@@ -34,11 +36,13 @@ __all__ = [
     "Delivery",
     "Digest",
     "DueNotice",
+    "EditorGrant",
     "Employee",
     "EmployeePreference",
     "IdempotencyKey",
     "Message",
     "MessageAudience",
+    "MessageEdition",
     "MessageVersion",
     "OptOut",
     "OutboxEvent",

@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+# Review before publishing (BRANDCAST_REVIEW_REQUIRED, default `policy,brand_promise`) is
+# tested in tests/editions with its own settings; elsewhere messages publish without a sign-off.
+os.environ.setdefault("BRANDCAST_REVIEW_REQUIRED", "")
+
 import app.models
 from app.core.config import Settings
 from app.core.database import Database, async_url

@@ -25,6 +25,9 @@ class Audience(Editable, table=True):
     exclude_external_ids: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
+    # the unit (`country=MX`) of an audience made by a scoped editor: membership is ANDed
+    # with it (`app.editors.units`); None: an HQ audience
+    unit: str | None = Field(default=None, sa_column=Column(String(1000)))
 
 
 class MessageAudience(SQLModel, table=True):

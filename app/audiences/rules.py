@@ -405,6 +405,8 @@ class AudienceSpec:
     rule: dict[str, Any]
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    # a unit's audience (`app.editors.units.unit_rule`): everything above is ANDed with it
+    unit_rule: dict[str, Any] | None = None
 
 
 # the JSON kind of a custom attribute's value, for each kind a rule compares with
@@ -450,6 +452,8 @@ class Compiler:
             cond = or_(cond, self.listed(spec.include))
         if spec.exclude:
             cond = and_(cond, not_(self.listed(spec.exclude)))
+        if spec.unit_rule is not None:
+            cond = and_(self.rule(spec.unit_rule), cond)
         return cond
 
     def members(self, specs: Sequence[AudienceSpec]) -> ColumnElement[bool]:

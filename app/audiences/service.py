@@ -25,6 +25,8 @@ from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
+from app.editors.access import check_inside
+from app.editors.units import check_rule_inside, parse_unit, unit_rule
 from app.employees.models import Employee
 from app.messages.models import Message, Status
 
@@ -40,11 +42,28 @@ def compiler_for(session: AsyncSession) -> Compiler:
 
 def spec_of(audience: Any) -> AudienceSpec:
     """The membership inputs of an audience row (entity or selected columns)."""
+    unit = getattr(audience, "unit", None)
     return AudienceSpec(
         rule=audience.rule,
         include=audience.include_external_ids,
         exclude=audience.exclude_external_ids,
+        unit_rule=unit_rule(parse_unit(unit)) if unit else None,
     )
+
+
+async def _check_scope(
+    session: AsyncSession,
+    principal: Principal,
+    rule: dict[str, Any] | None,
+    include: Sequence[str] | None,
+) -> None:
+    """For a scoped principal: 403 naming its unit when the rule or the include list
+    reaches outside it (the rule is ANDed with the unit anyway)."""
+    if principal.unit is None:
+        return
+    if rule is not None:
+        check_rule_inside(rule, parse_unit(principal.unit), principal.unit)
+    await check_inside(session, principal, include or [])
 
 
 def _member_columns():
@@ -97,9 +116,11 @@ def _out(audience: Audience, member_count: int) -> AudienceOut:
     )
 
 
-async def _load(session: AsyncSession, audience_id: uuid.UUID, *, lock: bool = False) -> Audience:
+async def _load(
+    session: AsyncSession, principal: Principal, audience_id: uuid.UUID, *, lock: bool = False
+) -> Audience:
     audience = await session.get(Audience, audience_id, with_for_update=lock or None)
-    if audience is None:
+    if audience is None or (principal.unit is not None and audience.unit != principal.unit):
         raise NotFound("No audience with this id.")
     return audience
 
@@ -127,6 +148,7 @@ async def create_audience(
     session: AsyncSession, principal: Principal, *, data: AudienceCreate
 ) -> AudienceOut:
     rule = validate_rule(data.rule)
+    await _check_scope(session, principal, rule, data.include_external_ids)
     await _ensure_key_free(session, data.key)
     now = utcnow()
     audience = Audience(
@@ -136,6 +158,7 @@ async def create_audience(
         rule=rule,
         include_external_ids=data.include_external_ids,
         exclude_external_ids=data.exclude_external_ids,
+        unit=principal.unit,
         created_by=principal.actor,
         created_at=now,
         updated_at=now,
@@ -154,16 +177,18 @@ async def create_audience(
 
 
 async def get_audience(
-    session: AsyncSession, _principal: Principal, *, audience_id: uuid.UUID
+    session: AsyncSession, principal: Principal, *, audience_id: uuid.UUID
 ) -> AudienceOut:
-    audience = await _load(session, audience_id)
+    audience = await _load(session, principal, audience_id)
     return _out(audience, await _count(session, spec_of(audience)))
 
 
 async def list_audiences(
-    session: AsyncSession, _principal: Principal, *, page: PageParams, key: str | None = None
+    session: AsyncSession, principal: Principal, *, page: PageParams, key: str | None = None
 ) -> Page[AudienceOut]:
     stmt = select(Audience)
+    if principal.unit is not None:
+        stmt = stmt.where(Audience.unit == principal.unit)
     if key is not None:
         stmt = stmt.where(Audience.key == key)
     stmt = keyset(stmt, page, [Audience.created_at, Audience.id])
@@ -182,11 +207,12 @@ async def update_audience(
     data: AudienceUpdate,
     if_match: str | None = None,
 ) -> AudienceOut:
-    audience = await _load(session, audience_id, lock=True)
+    audience = await _load(session, principal, audience_id, lock=True)
     check_if_match(if_match, etag_for(audience.id, audience.revision))
     given = data.model_dump(exclude_unset=True)
     if "rule" in given:
         given["rule"] = validate_rule(given["rule"])
+    await _check_scope(session, principal, given.get("rule"), given.get("include_external_ids"))
     changed = sorted(k for k, v in given.items() if getattr(audience, k) != v)
     if changed:
         if "key" in changed:
@@ -215,7 +241,7 @@ async def delete_audience(
     if_match: str | None = None,
 ) -> None:
     """Delete an audience unless a scheduled or published message goes to it."""
-    audience = await _load(session, audience_id, lock=True)
+    audience = await _load(session, principal, audience_id, lock=True)
     check_if_match(if_match, etag_for(audience.id, audience.revision))
     # lock the messages that use it, so none is published between this check and the delete
     users = (
@@ -249,13 +275,17 @@ async def delete_audience(
 
 
 async def preview_audience(
-    session: AsyncSession, _principal: Principal, *, data: AudiencePreviewIn
+    session: AsyncSession, principal: Principal, *, data: AudiencePreviewIn
 ) -> AudiencePreview:
-    """Who a rule and lists would reach now: a count and a small sample."""
+    """Who a rule and lists would reach now: a count and a small sample (for a scoped
+    principal, within its unit)."""
+    rule = validate_rule(data.rule)
+    await _check_scope(session, principal, rule, data.include_external_ids)
     spec = AudienceSpec(
-        rule=validate_rule(data.rule),
+        rule=rule,
         include=data.include_external_ids,
         exclude=data.exclude_external_ids,
+        unit_rule=unit_rule(parse_unit(principal.unit)) if principal.unit else None,
     )
     cond = compiler_for(session).members([spec])
     count = (
@@ -270,9 +300,9 @@ async def preview_audience(
 
 
 async def list_members(
-    session: AsyncSession, _principal: Principal, *, audience_id: uuid.UUID, page: PageParams
+    session: AsyncSession, principal: Principal, *, audience_id: uuid.UUID, page: PageParams
 ) -> Page[AudienceMember]:
-    audience = await _load(session, audience_id)
+    audience = await _load(session, principal, audience_id)
     cond = compiler_for(session).members([spec_of(audience)])
     stmt = keyset(
         select(*_member_columns()).where(cond), page, [Employee.external_id], descending=False
@@ -340,7 +370,11 @@ async def message_audience_specs(
     """The id and membership inputs of every audience a message goes to, in its order."""
     rows = await session.execute(
         select(
-            Audience.id, Audience.rule, Audience.include_external_ids, Audience.exclude_external_ids
+            Audience.id,
+            Audience.rule,
+            Audience.include_external_ids,
+            Audience.exclude_external_ids,
+            Audience.unit,
         )
         .join(MessageAudience, MessageAudience.audience_id == Audience.id)
         .where(MessageAudience.message_id == message_id)

@@ -17,6 +17,7 @@ from app.core.direct import Direct, direct, on_session
 from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from app.core.principal import Principal, Scope
 from app.core.session import SAFE_METHODS, SessionDep
+from app.editors.service import with_grants
 from app.tokens.service import authenticate_token
 
 logger = logging.getLogger("brandcast.security")
@@ -114,6 +115,11 @@ async def identify(
         sign_in = await _signed_in(request, on_session(session), raw)
         caller = Caller(principal=sign_in.principal, employee=sign_in.employee)
     await _enforce_rate_limit(request, caller.principal)
+    # editor grants make a principal scoped to a unit (read on every request: a withdrawn
+    # grant takes effect at once; the hot /v1/me routes need none and skip this)
+    scoped = await with_grants(session, caller.principal)
+    if scoped is not caller.principal:
+        caller = Caller(principal=scoped, employee=caller.employee)
     return caller
 
 

@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     signin_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     min_group_size: int = Field(default=5, ge=1)
+    # message categories an approver must sign off before publication (comma-separated)
+    review_required: str = "policy,brand_promise"
     webhook_allowed_hosts: str | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     webhook_max_concurrency: int = Field(default=10, ge=1, le=200)
@@ -402,6 +404,11 @@ def load_settings(**values: object) -> Settings:
         raise SettingsError(describe_settings_error(exc)) from None
     except EnvironmentParseError as exc:
         raise SettingsError(str(exc).replace("\n", " ")) from None
+
+
+def review_categories(settings: Settings) -> frozenset[str]:
+    """`BRANDCAST_REVIEW_REQUIRED` as a set of category names."""
+    return frozenset(c.strip() for c in settings.review_required.split(",") if c.strip())
 
 
 @lru_cache

@@ -21,6 +21,17 @@ class Scope(StrEnum):
 
 
 ALL_SCOPES = frozenset(Scope)
+# What a scoped principal (one unit) may hold at most: content, audiences and figures, each
+# restricted to its unit; never the directory, tokens, webhooks or the audit log.
+SCOPED_SCOPES = frozenset(
+    {
+        Scope.MESSAGES_READ,
+        Scope.MESSAGES_WRITE,
+        Scope.AUDIENCES_READ,
+        Scope.AUDIENCES_WRITE,
+        Scope.RECEIPTS_READ,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,14 @@ class Principal:
     scopes: frozenset[Scope] = field(default_factory=frozenset)
     employee_id: uuid.UUID | None = None
     external_id: str | None = None
+    # A scoped principal (an editor grant over one unit, `app/editors`): the unit's key, e.g.
+    # `country=MX`, and the grant roles it holds there (`local_editor`, `approver`). None: HQ.
+    unit: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def scoped(self) -> bool:
+        return self.unit is not None
 
     def has(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes

@@ -8,6 +8,7 @@ from app.core.http import created
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
+from app.editors.guards import OwnMessage
 from app.feedback import figures, moderation, service
 from app.feedback.models import CommentKind
 from app.feedback.schemas import (
@@ -153,6 +154,7 @@ async def get_comment(
 @router.get(
     "/{message_id}/feedback",
     operation_id="getMessageFeedback",
+    dependencies=[OwnMessage],
     summary="Reactions, pulse figures and comment counts, optionally per unit",
     description=MIN_GROUP_RULE,
     responses=NOT_FOUND,
@@ -177,6 +179,7 @@ async def get_feedback(
 @router.get(
     "/{message_id}/comments",
     operation_id="listMessageComments",
+    dependencies=[OwnMessage],
     summary="Comments and questions for moderation (hidden ones too), newest first",
     responses=NOT_FOUND,
 )
@@ -203,6 +206,7 @@ async def list_message_comments(
 @router.post(
     "/{message_id}/comments/{comment_id}/answer",
     operation_id="answerComment",
+    dependencies=[OwnMessage],
     summary="Answer a question (shown under it to employees; replaces an earlier answer)",
     responses=NOT_FOUND,
 )
@@ -221,6 +225,7 @@ async def answer_comment(
 @router.post(
     "/{message_id}/comments/{comment_id}/hide",
     operation_id="hideComment",
+    dependencies=[OwnMessage],
     summary="Hide a comment from employees (kept for moderators)",
     responses=NOT_FOUND,
 )
@@ -235,6 +240,7 @@ async def hide_comment(
 @router.post(
     "/{message_id}/comments/{comment_id}/unhide",
     operation_id="unhideComment",
+    dependencies=[OwnMessage],
     summary="Show a hidden comment to employees again",
     responses=NOT_FOUND,
 )

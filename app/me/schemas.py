@@ -60,10 +60,18 @@ class FeedItem(BaseModel):
     locale: str = Field(
         description="The locale of `title`, `summary` and `body` as served.", examples=["es"]
     )
+    edition: str | None = Field(
+        default=None,
+        description="The unit whose local edition is served (e.g. `country=MX`); null: HQ's text.",
+    )
+    local_note: str | None = Field(
+        default=None, description="The local edition's note, shown under HQ's text."
+    )
     tags: list[str]
     requires_acknowledgement: bool
     acknowledgement_text: str | None = Field(
-        description="The statement the caller acknowledges (as the message states it)."
+        description="The statement the caller acknowledges (as the message, or their edition, "
+        "states it)."
     )
     version: int = Field(description="The content version served.")
     published_at: datetime

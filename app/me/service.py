@@ -26,11 +26,18 @@ from app.core.direct import Direct, Prepared, Row, on_session
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, cursor_after, encode_cursor
 from app.core.principal import Principal
+from app.editions.serve import (
+    EDITION_COLUMNS,
+    EDITION_TEXTS,
+    EDITIONS_TABLE,
+    EditionText,
+    served_content,
+    served_edition_on,
+)
 from app.feedback.counts import reaction_counts, reaction_counts_column
 from app.feedback.service import localized_pulse_question, my_pulse_column, my_reaction_column
 from app.me.schemas import FeedState, MeOut
 from app.messages.content import Content, ContentCache
-from app.messages.locales import localize
 from app.messages.models import DEFAULT_FEEDBACK, Category, Message
 from app.quizzes import rules as quizzes
 from app.quizzes.service import standing, standing_column
@@ -82,6 +89,7 @@ _ITEM_COLUMNS = (
     standing_column(_R.employee_id, _R.message_id, _M.acknowledgement_version, _M.quiz).label(
         "quiz_standing"
     ),
+    *EDITION_COLUMNS,
 )
 
 
@@ -91,6 +99,7 @@ def _items() -> Select[Any]:
         select(*_ITEM_COLUMNS)
         .select_from(Recipient.__table__)
         .join(Message.__table__, _M.id == _R.message_id)
+        .outerjoin(EDITIONS_TABLE, served_edition_on(_R.edition_id))
         .where(
             _R.employee_id == bindparam("employee_id", type_=Uuid()),
             rules.live(bindparam("now", type_=UTCDateTime())),
@@ -123,16 +132,28 @@ def _feed_page(state: FeedState | None, by_category: bool, after: bool) -> Prepa
 _ONE = Prepared(lambda _: _items().where(_R.message_id == bindparam("message_id", type_=Uuid())))
 
 
-def feed_item(row: Row, texts: Content, prefs: Sequence[str], *, body: bool) -> dict[str, Any]:
-    """A feed item (the shape of `FeedItem`) from a row of the feed and the message's texts."""
-    locale, title, summary, text = localize(
+def feed_item(
+    row: Row,
+    texts: Content,
+    prefs: Sequence[str],
+    *,
+    body: bool,
+    edition: EditionText | None = None,
+) -> dict[str, Any]:
+    """A feed item (the shape of `FeedItem`) from a row of the feed, the message's texts and
+    the recipient's edition (if served)."""
+    served = served_content(
         prefs,
         locale=row["locale"],
         title=row["title"],
         summary=row["summary"],
         body=texts.body,
         translations=texts.translations,
+        acknowledgement_text=row["acknowledgement_text"],
+        locked=texts.locked,
+        edition=edition,
     )
+    locale = served.locale
     required = row["requires_acknowledgement"]
     current = rules.is_acknowledged(row["acknowledged_version"], row["acknowledgement_version"])
     feedback = row["feedback"] or {}
@@ -140,13 +161,15 @@ def feed_item(row: Row, texts: Content, prefs: Sequence[str], *, body: bool) -> 
         "id": row["message_id"],
         "category": row["category"],
         "priority": row["priority"],
-        "title": title,
-        "summary": summary,
-        "body": text if body else None,
+        "title": served.title,
+        "summary": served.summary,
+        "body": served.body if body else None,
         "locale": locale,
+        "edition": served.edition,
+        "local_note": served.local_note,
         "tags": row["tags"],
         "requires_acknowledgement": required,
-        "acknowledgement_text": row["acknowledgement_text"],
+        "acknowledgement_text": served.acknowledgement_text,
         "version": row["version"],
         "published_at": row["published_at"],
         "expires_at": row["expires_at"],
@@ -177,8 +200,17 @@ async def _with_texts(
     conn: Direct, cache: ContentCache, rows: Sequence[Row], prefs: Sequence[str], *, body: bool
 ) -> list[dict[str, Any]]:
     texts = await cache.contents(conn, [(row["message_id"], row["revision"]) for row in rows])
+    editions = await EDITION_TEXTS.texts(
+        conn, [(row["edition_id"], row["edition_revision"]) for row in rows]
+    )
     return [
-        feed_item(row, texts[row["message_id"]], prefs, body=body)
+        feed_item(
+            row,
+            texts[row["message_id"]],
+            prefs,
+            body=body,
+            edition=editions.get(row["edition_id"]) if row["edition_id"] else None,
+        )
         for row in rows
         if row["message_id"] in texts  # a message deleted since: only drafts can be
     ]

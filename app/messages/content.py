@@ -44,6 +44,8 @@ class Content:
     version: int
     acknowledgement_version: int
     quiz: Mapping[str, Any] | None  # issue 21: with its right options; never served as is
+    # the fields local editions may not change (`app.editions.serve`)
+    locked: Any = ()
 
 
 _FIELDS = tuple(Content.__dataclass_fields__)
@@ -95,6 +97,7 @@ class ContentCache:
         for row in await conn.fetch(_LOAD, {"ids": ids}):
             values = {name: row[name] for name in _FIELDS}
             values["translations"] = values["translations"] or {}
+            values["locked"] = tuple(values["locked"] or ())
             entry = Content(**values)
             self._put(row["id"], entry)
             read[row["id"]] = entry

@@ -124,6 +124,23 @@ class Message(Editable, table=True):
     # issue 21: the comprehension check (`app.quizzes.schemas.Quiz`, with its right options);
     # part of the content, so it changes only with a new version
     quiz: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    # -- local editions and review (app/editions) --
+    # the unit (`country=MX`) of a message written by a scoped editor; None: an HQ message
+    unit: str | None = Field(default=None, sa_column=Column(String(1000)))
+    # units may adapt it (`message_editions`), except the `locked` fields
+    localizable: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    locked: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
+    )
+    # None: never submitted; else an `app.editions.models.ReviewStatus`
+    review_status: str | None = Field(default=None, sa_column=Column(String(20)))
+    submitted_by: str | None = Field(default=None, sa_column=Column(String(300)))
+    reviewed_by: str | None = Field(default=None, sa_column=Column(String(300)))
+    review_comment: str | None = Field(default=None, sa_column=Column(String(2000)))
+    # who last changed its content or settings (four eyes: they never approve it)
+    updated_by: str | None = Field(default=None, sa_column=Column(String(300)))
 
 
 class MessageVersion(SQLModel, table=True):

@@ -4,11 +4,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app.auth.dependencies import MessagesRead, MessagesWrite
+from app.core.config import AppSettings, review_categories
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.idempotency import IdempotencyDep
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
 from app.core.validators import LocaleTag
+from app.editors.guards import OwnMessage, ReadableMessage
 from app.messages import service
 from app.messages.models import Category, Status
 from app.messages.schemas import (
@@ -85,7 +87,11 @@ async def list_messages(
 
 
 @router.get(
-    "/{message_id}", operation_id="getMessage", summary="Read a message", responses=NOT_FOUND
+    "/{message_id}",
+    operation_id="getMessage",
+    summary="Read a message",
+    responses=NOT_FOUND,
+    dependencies=[ReadableMessage],
 )
 async def get_message(
     message_id: uuid.UUID, session: SessionDep, principal: MessagesRead, response: Response
@@ -97,6 +103,7 @@ async def get_message(
 @router.patch(
     "/{message_id}",
     operation_id="updateMessage",
+    dependencies=[OwnMessage],
     summary="Edit a message (a content change to a published one makes a new version)",
     responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
@@ -118,6 +125,7 @@ async def update_message(
     "/{message_id}",
     status_code=204,
     operation_id="deleteMessage",
+    dependencies=[OwnMessage],
     summary="Delete a draft (anything else: 409, archive it instead)",
     responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
@@ -130,6 +138,7 @@ async def delete_message(
 @router.put(
     "/{message_id}/translations/{locale}",
     operation_id="putMessageTranslation",
+    dependencies=[OwnMessage],
     summary="Add or replace a translation",
     responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
@@ -158,6 +167,7 @@ async def put_translation(
 @router.delete(
     "/{message_id}/translations/{locale}",
     operation_id="deleteMessageTranslation",
+    dependencies=[OwnMessage],
     summary="Remove a translation",
     responses={
         404: {"description": "No such message, or no translation into this locale."},
@@ -189,6 +199,7 @@ async def delete_translation(
 @router.post(
     "/{message_id}/publish",
     operation_id="publishMessage",
+    dependencies=[OwnMessage],
     summary="Publish now, or schedule for a future `publish_at`",
     responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
@@ -197,6 +208,7 @@ async def publish_message(
     session: SessionDep,
     principal: MessagesWrite,
     response: Response,
+    settings: AppSettings,
     data: PublishRequest | None = None,
     if_match: IfMatch = None,
 ) -> MessageOut:
@@ -206,6 +218,7 @@ async def publish_message(
         message_id=message_id,
         publish_at=data.publish_at if data else None,
         if_match=if_match,
+        review_required=review_categories(settings),
     )
     return with_etag(response, message)
 
@@ -213,6 +226,7 @@ async def publish_message(
 @router.post(
     "/{message_id}/archive",
     operation_id="archiveMessage",
+    dependencies=[OwnMessage],
     summary="Archive: stop delivering a published message (reports stay)",
     responses={**NOT_FOUND, **CONFLICT, **PRECONDITION_FAILED},
 )
@@ -232,6 +246,7 @@ async def archive_message(
 @router.get(
     "/{message_id}/versions",
     operation_id="listMessageVersions",
+    dependencies=[ReadableMessage],
     summary="The published versions of a message, newest first",
     responses=NOT_FOUND,
 )

@@ -6,7 +6,7 @@ that a new field (e.g. `audience_ids`) is one line in each.
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -201,6 +201,23 @@ EmailCap = Annotated[
 ]
 
 
+# -- local editions (app/editions): what units may adapt ---------------------------------------
+LockableField = Literal["title", "summary", "body", "acknowledgement_text"]
+Locked = Annotated[
+    list[LockableField],
+    Field(
+        max_length=4,
+        description="Fields local editions may not change: HQ's text of them is served "
+        "everywhere (e.g. the policy's binding `body` and `acknowledgement_text`).",
+    ),
+    AfterValidator(lambda names: list(dict.fromkeys(names))),
+]
+Localizable = Annotated[
+    bool,
+    Field(description="Units may adapt it in local editions (`PUT …/editions/{unit}`)."),
+]
+
+
 class MessageCreate(BaseModel):
     """A new draft."""
 
@@ -235,6 +252,8 @@ class MessageCreate(BaseModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="After this time the message leaves feeds."
     )
+    localizable: Localizable = False
+    locked: Locked = Field(default_factory=list)
 
 
 # Fields that may be absent from a PATCH but, when present, must not be null.
@@ -251,6 +270,8 @@ _NOT_NULL = (
     "tags",
     "requires_acknowledgement",
     "feedback",
+    "localizable",
+    "locked",
 )
 
 
@@ -280,6 +301,8 @@ class MessageUpdate(BaseModel):
     retarget: Retarget | None = None
     publish_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
+    localizable: Localizable | None = None
+    locked: Locked | None = None
     require_reacknowledgement: bool = Field(
         default=False,
         description=(
@@ -342,6 +365,17 @@ class MessageOut(BaseModel):
     updated_at: datetime
     created_by: str
     etag: str = Field(description="The `ETag` of this state; send it back as `If-Match`.")
+    # local editions and review (app/editions)
+    localizable: bool = False
+    locked: list[str] = Field(default_factory=list)
+    unit: str | None = Field(
+        default=None, description="The unit of a message written by a scoped editor; null: HQ's."
+    )
+    review_status: str | None = Field(
+        default=None,
+        description="`in_review`, `changes_requested` or `approved`; null until submitted.",
+    )
+    review_comment: str | None = None
 
 
 class MessageVersionOut(BaseModel):

@@ -25,6 +25,9 @@ from app.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from app.core.http import check_if_match, etag_for
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
+from app.editions import review
+from app.editions.service import assign_editions, mark_outdated
+from app.editors.access import check_audiences, visible_messages
 from app.messages.models import Category, Message, MessageVersion, Status
 from app.messages.schemas import (
     MessageCreate,
@@ -198,8 +201,10 @@ async def create_message(
     """Create a draft."""
     now = utcnow()
     await check_chat_targets(session, data.chat_target_ids)
+    await check_audiences(session, principal, data.audience_ids)
     message = Message(
         **_columns_of(data),
+        unit=principal.unit,
         status=Status.DRAFT,
         created_by=principal.actor,
         created_at=now,
@@ -228,7 +233,7 @@ async def get_message(
 
 async def list_messages(
     session: AsyncSession,
-    _principal: Principal,
+    principal: Principal,
     *,
     page: PageParams,
     status: Status | None = None,
@@ -236,8 +241,9 @@ async def list_messages(
     tag: str | None = None,
     q: str | None = None,
 ) -> Page[MessageOut]:
-    """Messages newest first, filtered by status, category, tag and text in title/summary."""
-    stmt = select(Message)
+    """Messages newest first, filtered by status, category, tag and text in title/summary
+    (for a scoped principal: its unit's and HQ's localizable ones)."""
+    stmt = select(Message).where(visible_messages(principal))
     if status is not None:
         stmt = stmt.where(Message.status == status)
     if category is not None:
@@ -317,7 +323,7 @@ async def _change(
             message.acknowledgement_version = message.version
         session.add(_snapshot(message, principal, at=now, reacknowledge=require_reacknowledgement))
     _touch(message, now)
-    await session.flush()
+    await _editions_follow(session, principal, message, new_version=new_version)
     if new_version:
         await emit(
             session,
@@ -345,6 +351,20 @@ async def _change(
     )
 
 
+async def _editions_follow(
+    session: AsyncSession, principal: Principal, message: Message, *, new_version: bool
+) -> None:
+    """An edit's effects on review and local editions (app/editions): the editor is an
+    author (never its approver); what was submitted or approved goes back to review; a new
+    version makes the editions outdated."""
+    message.updated_by = principal.actor
+    if message.status in (Status.DRAFT, Status.SCHEDULED):
+        review.edited(message)
+    await session.flush()
+    if new_version:
+        await mark_outdated(session, message_id=message.id, version=message.version)
+
+
 async def update_message(
     session: AsyncSession,
     principal: Principal,
@@ -355,7 +375,7 @@ async def update_message(
 ) -> MessageOut:
     """Edit a message; on a published one a content change makes a new version."""
     message = await _load_for_edit(session, message_id, if_match)
-    audiences_changed = await _change_audiences(session, message, data)
+    audiences_changed = await _change_audiences(session, principal, message, data)
     changes = _columns_of(data, exclude_unset=True)
     if data.chat_target_ids:
         await check_chat_targets(session, data.chat_target_ids)
@@ -373,10 +393,13 @@ async def update_message(
     return await _out(session, message)
 
 
-async def _change_audiences(session: AsyncSession, message: Message, data: MessageUpdate) -> bool:
+async def _change_audiences(
+    session: AsyncSession, principal: Principal, message: Message, data: MessageUpdate
+) -> bool:
     """Replace the audiences when the edit names them; True when they changed."""
     if data.audience_ids is None:
         return False
+    await check_audiences(session, principal, data.audience_ids)
     wanted = list(dict.fromkeys(data.audience_ids))
     current = (await get_message_audience_ids(session, message_ids=[message.id]))[message.id]
     if wanted == current:
@@ -467,10 +490,12 @@ async def _publish(
     *,
     at: datetime | None,
     now: datetime,
+    review_required: frozenset[str] = frozenset(),
 ) -> list[uuid.UUID]:
     """Publish now (`at` absent or not in the future) or schedule; the one path for both
     the endpoint and the scheduler. The caller holds the row lock. Returns the audience ids
-    (read once, with the rules the recipients are resolved from)."""
+    (read once, with the rules the recipients are resolved from). A message in review, or of
+    a category in `review_required`, needs its approval (checked when it is scheduled too)."""
     if message.status == Status.ARCHIVED:
         raise Conflict(
             "This message is archived; archived messages cannot be published again. "
@@ -482,6 +507,8 @@ async def _publish(
             "edit it to publish a new version."
         )
     when = at if at is not None and at > now else now
+    if message.review_status is not None or message.category in review_required:
+        review.require_approved(message, "This message")
     _require_acknowledgement_text(message)
     audiences = await message_audience_specs(session, message_id=message.id)
     if not audiences:
@@ -523,6 +550,7 @@ async def _publish(
             acknowledge_within_days=message.acknowledge_within_days,
         )
         await plan_deliveries(session, message=message, at=now)
+        await assign_editions(session, message_id=message.id)
         action = "message.published"
     _touch(message, now)
     await session.flush()
@@ -549,10 +577,14 @@ async def publish_message(
     message_id: uuid.UUID,
     publish_at: datetime | None = None,
     if_match: str | None = None,
+    review_required: frozenset[str] = frozenset(),
 ) -> MessageOut:
-    """Publish now, or schedule for a future `publish_at`."""
+    """Publish now, or schedule for a future `publish_at` (categories in `review_required`
+    only once approved)."""
     message = await _load_for_edit(session, message_id, if_match)
-    audience_ids = await _publish(session, principal, message, at=publish_at, now=utcnow())
+    audience_ids = await _publish(
+        session, principal, message, at=publish_at, now=utcnow(), review_required=review_required
+    )
     return message_out(message, audience_ids=audience_ids)
 
 

@@ -45,8 +45,16 @@ from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Conflict, NotFound
 from app.core.hashing import canonical_sha256
 from app.core.principal import Principal
+from app.editions.serve import (
+    EDITION_COLUMNS,
+    EDITION_TEXTS,
+    EDITIONS_TABLE,
+    EditionText,
+    evidence_sha256,
+    served_content,
+    served_edition_on,
+)
 from app.messages.content import Content, ContentCache
-from app.messages.locales import localize
 from app.messages.models import Message
 from app.quizzes.service import QUIZ_FIRST, passing_attempt
 from app.receipts import rules
@@ -96,9 +104,11 @@ def _delivery() -> Any:
             _MESSAGES.revision,
             _MESSAGES.requires_acknowledgement,
             _MESSAGES.acknowledgement_version,
+            *EDITION_COLUMNS,
         )
         .select_from(Recipient.__table__)
         .join(Message.__table__, _MESSAGES.id == _RECIPIENTS.message_id)
+        .outerjoin(EDITIONS_TABLE, served_edition_on(_RECIPIENTS.edition_id))
         .where(
             _RECIPIENTS.employee_id == employee_id,
             _RECIPIENTS.message_id == message_id,
@@ -115,6 +125,7 @@ _RECORD_COLUMNS = (
     _ACKS.content_sha256.label("ack_sha256"),
     _ACKS.acknowledged_at.label("ack_at"),
     _ACKS.quiz_attempt_id.label("ack_quiz_attempt_id"),
+    _ACKS.edition_id.label("ack_edition_id"),
 )
 
 
@@ -128,6 +139,7 @@ def _ack_out(message_id: uuid.UUID, row: Row) -> AcknowledgementOut:
         content_sha256=row["ack_sha256"],
         acknowledged_at=row["ack_at"],
         quiz_attempt_id=row["ack_quiz_attempt_id"],
+        edition_id=row["ack_edition_id"],
     )
 
 
@@ -208,16 +220,21 @@ def _new_acknowledgement(
     prefs: Sequence[str],
     now: datetime,
     quiz_attempt_id: uuid.UUID | None = None,
+    edition: EditionText | None = None,
 ) -> dict[str, Any]:
     """The acknowledgement the caller would give now: of the current round and version, with
-    the evidence of the content served in their best locale (and of the passed quiz)."""
-    locale, title, _summary, body = localize(
+    the evidence of the content served (`app.editions.serve`: their edition, if any, in their
+    best locale) and of the passed quiz."""
+    served = served_content(
         prefs,
         locale=content.locale,
         title=content.title,
         summary=content.summary,
         body=content.body,
         translations=content.translations,
+        acknowledgement_text=content.acknowledgement_text,
+        locked=content.locked,
+        edition=edition,
     )
     return {
         "id": uuid.uuid4(),
@@ -225,11 +242,12 @@ def _new_acknowledgement(
         "employee_id": principal.employee_id,
         "acknowledgement_version": content.acknowledgement_version,
         "version": content.version,
-        "statement": content.acknowledgement_text or "",
-        "locale": locale,
-        "content_sha256": content_sha256(title=title, body=body, locale=locale),
+        "statement": served.acknowledgement_text or "",
+        "locale": served.locale,
+        "content_sha256": evidence_sha256(served),
         "acknowledged_at": now,
         "quiz_attempt_id": quiz_attempt_id,
+        "edition_id": served.edition_id,
     }
 
 
@@ -266,6 +284,7 @@ _NEW_COLUMNS = (
     "content_sha256",
     "acknowledged_at",
     "quiz_attempt_id",
+    "edition_id",
 )
 
 
@@ -301,6 +320,9 @@ def _acknowledge_statement(dialect: str) -> Any:
             rules.live(now, delivery.c),
             delivery.c.revision == bindparam("revision"),
             bindparam("quiz_ok", type_=Boolean()).is_(True),  # issue 21: passed, or no quiz
+            # the edition the evidence was made from is still the one served, as it was
+            delivery.c.edition_id.is_not_distinct_from(bindparam("edition", type_=Uuid())),
+            delivery.c.edition_revision.is_not_distinct_from(bindparam("edition_revision")),
             ~exists(select(prior.c.ack_id)),
         )
     )
@@ -340,6 +362,8 @@ def _acknowledge_statement(dialect: str) -> Any:
             delivery.c.expires_at,
             delivery.c.revision,
             delivery.c.requires_acknowledgement,
+            delivery.c.edition_id,
+            delivery.c.edition_revision,
             *prior.c,
             inserted.c.id.label("inserted_id"),
             # referenced, so that they are part of the statement
@@ -396,6 +420,14 @@ async def _passed(
     )
 
 
+async def _edition_of(conn: Direct, row: Row) -> EditionText | None:
+    """The text of the edition a delivery row says is served (None: HQ's)."""
+    if row["edition_id"] is None:
+        return None
+    texts = await EDITION_TEXTS.texts(conn, [(row["edition_id"], row["edition_revision"])])
+    return texts.get(row["edition_id"])
+
+
 def _check(row: Row | None, now: datetime) -> Row:
     """404 without a delivery, 409 when the message asks for no acknowledgement."""
     if row is None:
@@ -425,18 +457,24 @@ async def acknowledge(
         )
     ids = _ids(principal, message_id) | {"now": now}
     content = cache.latest(message_id)
-    for _ in range(MAX_ATTEMPTS):
+    # first guess: HQ's text; a recipient served an edition learns it from the first answer
+    edition: EditionText | None = None
+    for _ in range(MAX_ATTEMPTS + 1):
         if content is None:
             content = await cache.load(conn, message_id)
             if content is None:
                 raise NotFound(NOT_SENT)
         attempt_id = await _passed(conn, principal, message_id, content)
         quiz_ok = content.quiz is None or attempt_id is not None
-        new = _new_acknowledgement(principal, message_id, content, prefs, now, attempt_id)
+        new = _new_acknowledgement(
+            principal, message_id, content, prefs, now, quiz_attempt_id=attempt_id, edition=edition
+        )
         params = {
             **ids,
             "revision": content.revision,
             "quiz_ok": quiz_ok,
+            "edition": edition.id if edition else None,
+            "edition_revision": edition.revision if edition else None,
             **{f"new_{k}": v for k, v in new.items()},
             **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
             **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
@@ -452,6 +490,10 @@ async def acknowledge(
             raise Conflict(CLOSED)
         if row["revision"] == content.revision and not quiz_ok:
             raise Conflict(QUIZ_FIRST)
+        served = (row["edition_id"], row["edition_revision"])
+        if served != ((edition.id, edition.revision) if edition else (None, None)):
+            edition = await _edition_of(conn, row)  # another edition is served: hash that
+            continue
         if row["revision"] == content.revision:
             # a concurrent request of the same caller won: its row is committed by now
             winner = _check(await conn.fetchrow(_CURRENT, ids), now)
@@ -483,7 +525,10 @@ async def _acknowledge_in_transaction(
     attempt_id = await _passed(conn, principal, message_id, content)
     if content.quiz is not None and attempt_id is None:
         raise Conflict(QUIZ_FIRST)
-    new = _new_acknowledgement(principal, message_id, content, prefs, now, attempt_id)
+    edition = await _edition_of(conn, row)
+    new = _new_acknowledgement(
+        principal, message_id, content, prefs, now, quiz_attempt_id=attempt_id, edition=edition
+    )
     inserted = (await session.execute(_INSERT[session], new)).scalar_one_or_none()
     if inserted is None:  # a concurrent request of the same caller won
         winner = _check(await conn.fetchrow(_CURRENT, ids), now)

@@ -175,20 +175,24 @@ def counts_of(state: Any) -> dict[str, ColumnElement[int]]:
 
 
 async def channel_counts(
-    session: AsyncSession, *, message_id: uuid.UUID, channels: Sequence[str]
+    session: AsyncSession,
+    *,
+    message_id: uuid.UUID,
+    channels: Sequence[str],
+    among: ColumnElement[bool] | None = None,
 ) -> dict[str, ChannelCounts]:
-    """Per channel the message names (other than the feed): its deliveries' figures."""
+    """Per channel the message names (other than the feed): its deliveries' figures (with
+    `among`, a condition on employees: only theirs, so no team channel's)."""
     wanted = [c for c in channels if c != Channel.FEED]
     if not wanted:
         return {}
     figures = counts_of(Delivery.state)
-    rows = (
-        await session.execute(
-            select(Delivery.channel, *(f.label(name) for name, f in figures.items()))
-            .where(Delivery.message_id == message_id)
-            .group_by(Delivery.channel)
-        )
-    ).all()
+    stmt = select(Delivery.channel, *(f.label(name) for name, f in figures.items())).where(
+        Delivery.message_id == message_id
+    )
+    if among is not None:
+        stmt = stmt.where(Delivery.employee_id.in_(select(Employee.id).where(among)))
+    rows = (await session.execute(stmt.group_by(Delivery.channel))).all()
     found = {r.channel: ChannelCounts(**{name: getattr(r, name) for name in figures}) for r in rows}
     empty = ChannelCounts(planned=0, sent=0, failed=0, pending=0, cancelled=0)
     return {channel: found.get(channel, empty) for channel in wanted}

@@ -47,8 +47,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import retry, sql
 from app.core.config import Settings
 from app.core.database import Database, UTCDateTime
+from app.core.direct import on_session
+from app.editions.serve import (
+    EDITION_COLUMNS,
+    EDITION_TEXTS,
+    EDITIONS_TABLE,
+    EditionText,
+    served_content,
+    served_edition_on,
+)
 from app.employees.models import Employee
-from app.messages.locales import localize, preferences
+from app.messages.locales import preferences
 from app.messages.models import Message
 from app.preferences.models import EmployeePreference
 from app.receipts import rules
@@ -63,7 +72,16 @@ HELD = DeliveryState.HELD.value
 PLANNED = DeliveryState.PLANNED.value
 SENDING = DeliveryState.SENDING.value
 _INSERT_DIGESTS = sql.insert_ignore(Digest.__table__)
-DIGEST_MESSAGE_FIELDS = ("id", "locale", "title", "summary", "body", "translations")
+DIGEST_MESSAGE_FIELDS = (
+    "id",
+    "locale",
+    "title",
+    "summary",
+    "body",
+    "translations",
+    "acknowledgement_text",
+    "locked",
+)
 
 
 def _held_for_digest() -> Any:
@@ -167,19 +185,23 @@ async def build_digests(session: AsyncSession, settings: Settings, *, now: datet
 
 
 def digest_entry(
-    message: Mapping[str, Any], employee_locale: str | None
+    message: Mapping[str, Any], employee_locale: str | None, edition: EditionText | None = None
 ) -> tuple[str, str, str | None]:
-    """(locale, title, summary) of a message as this employee is served it: the one place
-    a digest resolves content (what the e-mail and the feed choose, `localize`)."""
-    locale, title, summary, _body = localize(
+    """(locale, title, summary) of a message as this employee is served it: their local
+    edition, if one is served, in their best locale (`app.editions.serve.served_content`, what
+    the feed and the e-mail serve)."""
+    served = served_content(
         preferences(None, employee_locale),
         locale=message["locale"],
         title=message["title"],
         summary=message["summary"],
         body=message["body"],
         translations=message["translations"] or {},
+        acknowledgement_text=message["acknowledgement_text"],
+        locked=message["locked"] or (),
+        edition=edition,
     )
-    return locale, title, summary
+    return served.locale, served.title, served.summary
 
 
 def _digest_due(now: datetime) -> Any:
@@ -279,15 +301,27 @@ async def _items(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, A
                 Employee.active,
                 Delivery.id.label("delivery_id"),
                 *(getattr(Message, f).label(f"m_{f}") for f in DIGEST_MESSAGE_FIELDS),
+                *EDITION_COLUMNS,
             )
             .join(Employee, Employee.id == Digest.employee_id)
             .join(Delivery, Delivery.digest_id == Digest.id)
             .join(Message, Message.id == Delivery.message_id)
+            .outerjoin(
+                Recipient,
+                and_(
+                    Recipient.message_id == Delivery.message_id,
+                    Recipient.employee_id == Delivery.employee_id,
+                ),
+            )
+            .outerjoin(EDITIONS_TABLE, served_edition_on(Recipient.edition_id))
             .where(_ids(session))
             .order_by(Digest.id, Delivery.id),
             {"ids": ids},
         )
     ).all()
+    editions = await EDITION_TEXTS.texts(
+        on_session(session), {(r.edition_id, r.edition_revision) for r in rows if r.edition_id}
+    )
     digests: dict[int, dict[str, Any]] = {}
     for r in rows:
         d = digests.setdefault(
@@ -303,7 +337,11 @@ async def _items(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, A
             },
         )
         d["entries"].append(
-            (r.delivery_id, {f: getattr(r, f"m_{f}") for f in DIGEST_MESSAGE_FIELDS})
+            (
+                r.delivery_id,
+                {f: getattr(r, f"m_{f}") for f in DIGEST_MESSAGE_FIELDS},
+                editions.get(r.edition_id) if r.edition_id else None,
+            )
         )
     return digests
 
@@ -336,8 +374,8 @@ async def send_digests(
             outcomes["failed"].append((digest_id, "the employee has no e-mail address", None))
             continue
         entries = []
-        for delivery_id, message in d["entries"]:
-            locale, title, summary = digest_entry(message, d["locale"])
+        for delivery_id, message, edition in d["entries"]:
+            locale, title, summary = digest_entry(message, d["locale"], edition)
             link = link_for(delivery_id, settings, now=now)
             entries.append(email.DigestEntry(locale, title, summary, link))
         own = (d["locale"] or entries[0].locale).split("-", 1)[0]

@@ -54,6 +54,8 @@ class Recipient(SQLModel, table=True):
     acknowledged_version: int | None = Field(default=None, sa_column=Column(Integer))
     # where the first read happened: `feed` (or an acknowledgement) or `email` (tracked link)
     read_channel: str | None = Field(default=None, sa_column=Column(String(10)))
+    # the local edition served to this recipient (`message_editions.id`); None: HQ's text
+    edition_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
 
 
 class Acknowledgement(SQLModel, table=True):
@@ -86,6 +88,8 @@ class Acknowledgement(SQLModel, table=True):
     statement: str = Field(sa_column=Column(String(1000), nullable=False))
     locale: str = Field(sa_column=Column(String(35), nullable=False))
     content_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    # the local edition acknowledged (its content is what `content_sha256` hashes); None: HQ's
+    edition_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     acknowledged_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # issue 21: the passing comprehension-check attempt, when the message has a quiz
     quiz_attempt_id: uuid.UUID | None = Field(

@@ -19,11 +19,14 @@ from sqlalchemy import Select, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core import sql
 from app.core.database import Database, utcnow
 from app.core.errors import NotFound
 from app.core.pagination import Page, PageParams, encode_cursor, keyset
 from app.core.principal import Principal
 from app.core.sql import count_when
+from app.editions.models import MessageEdition
+from app.editors.access import unit_condition
 from app.employees.models import Employee
 from app.messages.models import Message
 from app.receipts import rules
@@ -37,7 +40,7 @@ from app.receipts.schemas import (
     RecipientOut,
     RecipientState,
 )
-from app.reports.aggregates import OTHER, GroupBy, partition, ratio
+from app.reports.aggregates import HQ_TEXT, OTHER, ReportGroupBy, partition, ratio
 
 CSV_BATCH = 2_000
 COUNTS = ("recipients", "read", "acknowledged", "pending", "overdue")
@@ -54,10 +57,12 @@ class MessageFacts:
     version: int
     acknowledgement_version: int
     channels: tuple[str, ...] = (Channel.FEED.value,)
+    # the recipients a report may show (a scoped principal's unit: `app.editors.access`)
+    among: ColumnElement[bool] | None = None
 
 
 async def message_facts(
-    session: AsyncSession, _principal: Principal, *, message_id: uuid.UUID
+    session: AsyncSession, principal: Principal, *, message_id: uuid.UUID
 ) -> MessageFacts:
     """The message a report is about; 404 when there is none."""
     row = (
@@ -73,7 +78,9 @@ async def message_facts(
     ).one_or_none()
     if row is None:
         raise NotFound("No message with this id.")
-    return MessageFacts(*row[:4], channels=tuple(row.channels or ()))
+    scoped = principal is not None and principal.scoped
+    among = unit_condition(principal, sql.dialect_of(session)) if scoped else None
+    return MessageFacts(*row[:4], channels=tuple(row.channels or ()), among=among)
 
 
 def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState, Any]:
@@ -92,12 +99,13 @@ def state_conditions(facts: MessageFacts, now: datetime) -> dict[RecipientState,
 
 
 def _of_message(facts: MessageFacts, *columns: Any) -> Select:
-    return (
+    stmt = (
         select(*columns)
         .select_from(Recipient)
         .join(Employee, Employee.id == Recipient.employee_id)
         .where(Recipient.message_id == facts.id)
     )
+    return stmt if facts.among is None else stmt.where(facts.among)
 
 
 def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
@@ -121,55 +129,60 @@ def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
     }
 
 
-def stats_statement(facts: MessageFacts, now: datetime, group_by: GroupBy | None = None) -> Select:
+def stats_statement(
+    facts: MessageFacts, now: datetime, group_by: ReportGroupBy | None = None
+) -> Select:
     """The one aggregate behind `message_stats`: a row of counts (per group with `group_by`)."""
     required, version = facts.requires_acknowledgement, facts.acknowledgement_version
     read = Recipient.read_at.is_not(None)
     read_email = count_when(Recipient.read_channel == Channel.EMAIL.value).label("read_email")
     if group_by is not None:
-        key: ColumnElement = getattr(Employee, group_by.value)
+        by_edition = group_by is ReportGroupBy.EDITION
+        key: ColumnElement = (
+            func.coalesce(MessageEdition.unit, HQ_TEXT)
+            if by_edition
+            else getattr(Employee, group_by.value)
+        )
         # each recipient has at most one e-mail (the unique constraint): no row is repeated
         email = counts_of(Delivery.state)
-        return (
-            _of_message(
-                facts,
-                key.label("key"),
-                func.count().label("recipients"),
-                count_when(read).label("read"),
-                count_when(rules.acknowledged(version)).label("acknowledged"),
-                count_when(rules.pending(required, version)).label("pending"),
-                count_when(rules.overdue(now, required, version)).label("overdue"),
-                read_email,
-                *(figure.label(f"email_{name}") for name, figure in email.items()),
-            )
-            .outerjoin(
-                Delivery,
-                and_(
-                    Delivery.message_id == Recipient.message_id,
-                    Delivery.channel == Channel.EMAIL.value,
-                    Delivery.employee_id == Recipient.employee_id,
-                ),
-            )
-            .group_by(key)
+        stmt = _of_message(
+            facts,
+            key.label("key"),
+            func.count().label("recipients"),
+            count_when(read).label("read"),
+            count_when(rules.acknowledged(version)).label("acknowledged"),
+            count_when(rules.pending(required, version)).label("pending"),
+            count_when(rules.overdue(now, required, version)).label("overdue"),
+            read_email,
+            *(figure.label(f"email_{name}") for name, figure in email.items()),
         )
+        if by_edition:  # the edition each recipient was served (None: HQ's text)
+            stmt = stmt.outerjoin(MessageEdition, MessageEdition.id == Recipient.edition_id)
+        return stmt.outerjoin(
+            Delivery,
+            and_(
+                Delivery.message_id == Recipient.message_id,
+                Delivery.channel == Channel.EMAIL.value,
+                Delivery.employee_id == Recipient.employee_id,
+            ),
+        ).group_by(key)
     # Without groups no employee column is needed but `active`: count the message's recipient
     # rows alone (awaiting, and awaiting past due), then take away those of deactivated
     # employees, who are never pending (few, found through the index on `active`). Joining
     # every recipient to its employee costs several times more.
     awaiting = rules.awaiting(required, version)
     late = and_(awaiting, rules.past_due(now))
-    everyone = (
-        select(
-            func.count().label("recipients"),
-            count_when(read).label("read"),
-            count_when(rules.acknowledged(version)).label("acknowledged"),
-            count_when(awaiting).label("awaiting"),
-            count_when(late).label("late"),
-            read_email,
-        )
-        .where(Recipient.message_id == facts.id)
-        .subquery("everyone")
-    )
+    everyone = select(
+        func.count().label("recipients"),
+        count_when(read).label("read"),
+        count_when(rules.acknowledged(version)).label("acknowledged"),
+        count_when(awaiting).label("awaiting"),
+        count_when(late).label("late"),
+        read_email,
+    ).where(Recipient.message_id == facts.id)
+    if facts.among is not None:
+        everyone = everyone.where(Recipient.employee_id.in_(select(Employee.id).where(facts.among)))
+    everyone = everyone.subquery("everyone")
     gone = (
         _of_message(facts, count_when(awaiting).label("awaiting"), count_when(late).label("late"))
         .where(Employee.active == false())
@@ -190,7 +203,7 @@ async def message_stats(
     principal: Principal,
     *,
     message_id: uuid.UUID,
-    group_by: GroupBy | None = None,
+    group_by: ReportGroupBy | None = None,
     min_group_size: int = 5,
 ) -> MessageStats:
     """Recipients, reads, current acknowledgements, pending and overdue, with rates; with
@@ -203,7 +216,9 @@ async def message_stats(
         "version": facts.version,
         "acknowledgement_version": facts.acknowledgement_version,
         "as_of": now,
-        "channels": await channel_counts(session, message_id=facts.id, channels=facts.channels),
+        "channels": await channel_counts(
+            session, message_id=facts.id, channels=facts.channels, among=facts.among
+        ),
     }
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:

@@ -11,6 +11,7 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
+from app.editors.guards import OwnMessage, ReadableMessage
 from app.receipts import chat_targets, deliveries, fatigue, links, preview, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
@@ -25,7 +26,7 @@ from app.receipts.schemas import (
     RecipientState,
     ReminderSent,
 )
-from app.reports.aggregates import GroupBy, MinGroupSize
+from app.reports.aggregates import GroupBy, MinGroupSize, ReportGroupBy
 
 router = APIRouter(prefix="/v1/messages", tags=["receipts"])
 # what acts on a message's recipients is documented with the messages
@@ -92,6 +93,7 @@ def _wants_csv(accept: str | None) -> bool:
 @router.get(
     "/{message_id}/stats",
     operation_id="getMessageStats",
+    dependencies=[ReadableMessage],
     summary="How a message landed: reads and acknowledgements, optionally per group",
     responses=NOT_FOUND,
 )
@@ -100,7 +102,10 @@ async def get_stats(
     session: SessionDep,
     principal: ReceiptsRead,
     settings: AppSettings,
-    group_by: GroupBy | None = None,
+    group_by: Annotated[
+        ReportGroupBy | None,
+        Query(description="An employee attribute, or `edition`: HQ's text against each edition."),
+    ] = None,
 ) -> MessageStats:
     return await reports.message_stats(
         session,
@@ -114,6 +119,7 @@ async def get_stats(
 @router.get(
     "/{message_id}/recipients",
     operation_id="listMessageRecipients",
+    dependencies=[ReadableMessage],
     summary="A message's recipients and where each stands (`Accept: text/csv` exports all)",
     responses={
         200: {
@@ -152,6 +158,7 @@ async def list_recipients(
 @router.get(
     "/{message_id}/deliveries",
     operation_id="listMessageDeliveries",
+    dependencies=[OwnMessage],
     summary="A message's e-mails and chat posts and where each stands",
     responses=NOT_FOUND,
 )
@@ -210,6 +217,7 @@ async def list_employee_deliveries(
     "/{message_id}/reminders",
     status_code=202,
     operation_id="remindMessageRecipients",
+    dependencies=[OwnMessage],
     summary="Nudge the pending recipients now (one event; at most once an hour)",
     responses={
         409: {

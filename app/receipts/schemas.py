@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.validators import LocaleTag
-from app.reports.aggregates import OTHER, GroupBy
+from app.reports.aggregates import OTHER, ReportGroupBy
 
 
 class RecipientState(StrEnum):
@@ -78,7 +78,7 @@ class MessageStats(ReceiptCounts):
         "channels the message names."
     )
     read_via: ReadVia
-    group_by: GroupBy | None = None
+    group_by: ReportGroupBy | None = None
     min_group_size: int | None = Field(
         default=None,
         description="Groups with fewer recipients are merged into one `(other)` group, itself "
@@ -132,12 +132,16 @@ class AcknowledgementOut(BaseModel):
     locale: str = Field(description="The locale of the content shown.")
     content_sha256: str = Field(
         description="SHA-256 (hex) of the content shown: the UTF-8 JSON "
-        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept.'
+        '`{"body":…,"locale":…,"title":…}` with sorted keys, no spaces, non-ASCII kept; for a '
+        'local edition also `"edition"` (its unit key) and `"local_note"`.'
     )
     acknowledged_at: datetime
     quiz_attempt_id: uuid.UUID | None = Field(  # issue 21
         default=None,
         description="The passing attempt at the message's comprehension check, when it has one.",
+    )
+    edition_id: uuid.UUID | None = Field(
+        default=None, description="The local edition acknowledged; null: HQ's text."
     )
 
 

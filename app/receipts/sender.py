@@ -37,6 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import retry, sql
 from app.core.config import Settings
 from app.core.database import Database, utcnow
+from app.core.direct import on_session
+from app.editions.serve import (
+    EDITION_COLUMNS,
+    EDITION_TEXTS,
+    EDITIONS_TABLE,
+    EditionText,
+    served_edition_on,
+)
 from app.employees.models import Employee
 from app.messages.locales import localize, preferences
 from app.messages.models import Message, Priority
@@ -44,7 +52,7 @@ from app.receipts import digests, inbox, rules
 from app.receipts.channels import chat, email
 from app.receipts.links import intranet_url, link_for
 from app.receipts.metrics import DELIVERY_LAG, SENT
-from app.receipts.models import Channel, ChatTarget, Delivery, DeliveryState, OptOut
+from app.receipts.models import Channel, ChatTarget, Delivery, DeliveryState, OptOut, Recipient
 from app.webhooks.models import EventType
 from app.webhooks.outbox import emit_many
 
@@ -69,6 +77,8 @@ _MESSAGE_FIELDS = (
     "version",
     "requires_acknowledgement",
     "priority",
+    "acknowledgement_text",
+    "locked",
 )
 
 
@@ -330,6 +340,8 @@ class EmailItem:
     active: bool
     opted_out: bool
     live: bool
+    # the recipient's local edition, when one is served (`app.editions.serve`)
+    edition: EditionText | None = None
 
     def event(self, channel: Channel = Channel.EMAIL) -> dict[str, Any]:
         return {
@@ -361,9 +373,18 @@ async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime)
                 Employee.active,
                 opted_out.label("opted_out"),
                 rules.live(now).label("live"),
+                *EDITION_COLUMNS,
             )
             .join(Message, Message.id == Delivery.message_id)
             .outerjoin(Employee, Employee.id == Delivery.employee_id)
+            .outerjoin(
+                Recipient,
+                and_(
+                    Recipient.message_id == Delivery.message_id,
+                    Recipient.employee_id == Delivery.employee_id,
+                ),
+            )
+            .outerjoin(EDITIONS_TABLE, served_edition_on(Recipient.edition_id))
             .where(_by_ids(session), Delivery.claim_id == claimed.claim_id)
             .order_by(Delivery.id),
             {"ids": claimed.ids},
@@ -380,6 +401,9 @@ async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime)
             )
         ).all()
     }
+    editions = await EDITION_TEXTS.texts(
+        on_session(session), {(r.edition_id, r.edition_revision) for r in rows if r.edition_id}
+    )
     return [
         EmailItem(
             delivery_id=r.id,
@@ -394,6 +418,7 @@ async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime)
             active=bool(r.active),
             opted_out=bool(r.opted_out),
             live=bool(r.live),
+            edition=editions.get(r.edition_id) if r.edition_id else None,
         )
         for r in rows
     ]
@@ -437,7 +462,7 @@ class EmailSender:
         self.envelope_from = parseaddr(settings.email_from)[1]
 
     def compose(self, item: EmailItem, now: datetime, date: str) -> tuple[bytes, str]:
-        template = self.templates.for_recipient(item.message, item.locale)
+        template = self.templates.for_recipient(item.message, item.locale, item.edition)
         link = link_for(item.delivery_id, self.settings, now=now)
         unsubscribe = None if item.message["requires_acknowledgement"] else f"{link}/unsubscribe"
         data = email.compose(

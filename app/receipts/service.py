@@ -26,6 +26,7 @@ from app.audiences.rules import AudienceSpec, Compiler
 from app.audiences.service import spec_of
 from app.core import sql
 from app.core.database import UTCDateTime, utcnow
+from app.editions.service import assign_editions
 from app.employees.models import Employee
 from app.messages.models import Message
 from app.receipts import rules
@@ -96,6 +97,7 @@ async def enroll_late_joiners(session: AsyncSession, *, employee_ids: Sequence[u
                 Audience.rule,
                 Audience.include_external_ids,
                 Audience.exclude_external_ids,
+                Audience.unit,
             ).where(
                 Audience.id.in_(
                     select(MessageAudience.audience_id)
@@ -131,7 +133,10 @@ async def enroll_late_joiners(session: AsyncSession, *, employee_ids: Sequence[u
     added = 0
     for start in range(0, len(ids), ENROLL_CHUNK):
         chunk = ids[start : start + ENROLL_CHUNK]
-        added += await _enroll_chunk(session, chunk, audiences, live=live, due=due, now=now)
+        enrolled = await _enroll_chunk(session, chunk, audiences, live=live, due=due, now=now)
+        if enrolled:  # the local editions they are now inside (app/editions)
+            await assign_editions(session, employee_ids=chunk, targeted_at=now)
+        added += enrolled
     return added
 
 

@@ -39,6 +39,21 @@ class GroupBy(StrEnum):
     COUNTRY = "country"
 
 
+class ReportGroupBy(StrEnum):
+    """`GroupBy`, and for reports over recipients also `edition`: HQ's text (`HQ`) against
+    each local edition (its unit key), as served to the recipients (app/editions)."""
+
+    DEPARTMENT = "department"
+    DIVISION = "division"
+    LOCATION = "location"
+    COUNTRY = "country"
+    EDITION = "edition"
+
+
+# the group of recipients served HQ's text, with `ReportGroupBy.EDITION`
+HQ_TEXT = "HQ"
+
+
 def _order(group: Any) -> tuple[bool, str]:
     # a group key may be None (attribute not set): it sorts after every named group
     return (group is None, "" if group is None else str(group))

@@ -7,7 +7,7 @@ from app.auth.dependencies import ReceiptsRead
 from app.core.session import SessionDep
 from app.messages.schemas import MAX_TAG
 from app.reports import listening, service
-from app.reports.aggregates import GroupBy, MinGroupSize
+from app.reports.aggregates import GroupBy, MinGroupSize, ReportGroupBy
 from app.reports.schemas import BrandAlignmentOut, ListeningOut
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -47,7 +47,10 @@ async def brand_alignment(
         str | None,
         Query(min_length=1, max_length=MAX_TAG, description="Only messages with this tag."),
     ] = None,
-    group_by: Annotated[GroupBy, Query(description="The unit to report on.")] = GroupBy.DEPARTMENT,
+    group_by: Annotated[
+        ReportGroupBy,
+        Query(description="The unit to report on; `edition`: HQ's text against each edition."),
+    ] = ReportGroupBy.DEPARTMENT,
 ) -> BrandAlignmentOut:
     return await service.brand_alignment(
         session,

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.reports.aggregates import GroupBy
+from app.reports.aggregates import GroupBy, ReportGroupBy
 
 
 class ReachFigures(BaseModel):
@@ -45,7 +45,7 @@ class BrandAlignmentOut(BaseModel):
     until: datetime
     categories: list[str]
     tag: str | None
-    group_by: GroupBy
+    group_by: ReportGroupBy
     min_group_size: int
     total: AlignmentRow
     units: list[AlignmentRow]

@@ -4,18 +4,29 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import ValidationFailed, field_error
 from app.core.principal import Principal
 from app.core.sql import count_when
+from app.editions.models import MessageEdition
+from app.editors.access import unit_condition
 from app.employees.models import Employee
 from app.feedback.models import PulseAnswer
 from app.messages.models import BRAND_CATEGORIES, Message, Status
 from app.receipts import rules
 from app.receipts.models import Recipient
-from app.reports.aggregates import OTHER, GroupBy, add_up, group_label, partition, ratio
+from app.reports.aggregates import (
+    HQ_TEXT,
+    OTHER,
+    ReportGroupBy,
+    add_up,
+    group_label,
+    partition,
+    ratio,
+)
 from app.reports.schemas import AlignmentRow, BrandAlignmentOut, PulseSummary, ReachFigures
 
 CATEGORIES = sorted(c.value for c in BRAND_CATEGORIES)
@@ -36,7 +47,16 @@ FIELDS = (
 )
 
 
-def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: str | None, unit):
+def alignment_statement(
+    dialect: str,
+    *,
+    since: datetime,
+    until: datetime,
+    tag: str | None,
+    unit,
+    among: ColumnElement[bool] | None = None,
+    by_edition: bool = False,
+):
     """One aggregate: the brand messages of the period, per unit.
 
     Two per-employee sums, each a hash aggregate over one table joined to the few messages:
@@ -45,6 +65,10 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
     one unit and in each stack at most once, so "employees with deliveries" and "employees
     with answers" are exact distinct counts without `COUNT(DISTINCT …)`, and pulse answers
     are never joined row by row to the (far more numerous) recipient rows.
+
+    `by_edition`: the unit is the text served (HQ's, or a local edition's unit key), which is
+    a property of each delivery, not of the employee: both sums are then per (employee, text)
+    (a pulse answer takes the text of its delivery), so the counts stay exact per text.
     """
     conditions = [
         Message.category.in_(CATEGORIES),
@@ -57,9 +81,12 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
     asked = Message.requires_acknowledgement == true()
     current = and_(asked, rules.acknowledged())  # of the current acknowledgement version
     due = and_(asked, Recipient.due_at.is_not(None))
+    text = func.coalesce(MessageEdition.unit, HQ_TEXT)
+    served = (text.label("text"),) if by_edition else ()
     deliveries = (
         select(
             Recipient.employee_id.label("employee_id"),
+            *served,
             func.count().label("deliveries"),
             func.count(Recipient.read_at).label("read"),
             count_when(asked).label("acknowledgement_requested"),
@@ -76,6 +103,7 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
     answers = (
         select(
             PulseAnswer.employee_id,
+            *served,
             *(literal(0) for _ in range(6)),
             func.count(),
             func.sum(PulseAnswer.score),
@@ -84,10 +112,27 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
         .where(*conditions)
         .group_by(PulseAnswer.employee_id)
     )
+    if by_edition:
+        deliveries = deliveries.outerjoin(
+            MessageEdition, MessageEdition.id == Recipient.edition_id
+        ).group_by(text)
+        answers = (
+            answers.outerjoin(
+                Recipient,
+                and_(
+                    Recipient.message_id == PulseAnswer.message_id,
+                    Recipient.employee_id == PulseAnswer.employee_id,
+                ),
+            )
+            .outerjoin(MessageEdition, MessageEdition.id == Recipient.edition_id)
+            .group_by(text)
+        )
     per_employee = union_all(deliveries, answers).subquery("per_employee")
     e = per_employee.c
+    if by_edition:
+        unit = e.text
     sums = [func.sum(e[name]).label(name) for name in FIELDS[2:]]
-    return (
+    stmt = (
         select(
             unit.label("unit"),
             count_when(e.deliveries > 0).label("recipients"),
@@ -98,6 +143,8 @@ def alignment_statement(dialect: str, *, since: datetime, until: datetime, tag: 
         .join(Employee, Employee.id == e.employee_id)
         .group_by(unit)
     )
+    # a scoped principal's unit (`app.editors.access`): only its employees are counted
+    return stmt if among is None else stmt.where(among)
 
 
 def _reach(row: dict[str, int]) -> ReachFigures:
@@ -125,12 +172,12 @@ def _pulse(row: dict[str, int]) -> PulseSummary:
 
 async def brand_alignment(
     session: AsyncSession,
-    _principal: Principal,
+    principal: Principal,
     *,
     min_group_size: int,
     since: datetime | None = None,
     until: datetime | None = None,
-    group_by: GroupBy = GroupBy.DEPARTMENT,
+    group_by: ReportGroupBy = ReportGroupBy.DEPARTMENT,
     tag: str | None = None,
 ) -> BrandAlignmentOut:
     """Reach, acknowledgement and pulse of the brand messages published in `[since, until)`,
@@ -140,13 +187,22 @@ async def brand_alignment(
     since = since or until - DEFAULT_PERIOD
     if since >= until:
         raise ValidationFailed([field_error("query.since", "must be before `until`")])
-    unit = getattr(Employee, group_by.value)
+    by_edition = group_by is ReportGroupBy.EDITION
+    unit = None if by_edition else getattr(Employee, group_by.value)
     # Two hash aggregates of up to one row per employee: keep them in memory, not on disk.
     # And plan for this period: asyncpg prepares statements, and the generic plan PostgreSQL
     # switches to after five runs suits a 90-day period, not a week (5x slower measured).
     await sql.set_local(session, work_mem=REPORT_WORK_MEM, plan_cache_mode="force_custom_plan")
+    dialect = sql.dialect_of(session)
+    among = unit_condition(principal, dialect) if principal.scoped else None
     stmt = alignment_statement(
-        sql.dialect_of(session), since=since, until=until, tag=tag, unit=unit
+        dialect,
+        since=since,
+        until=until,
+        tag=tag,
+        unit=unit,
+        among=among,
+        by_edition=by_edition,
     )
     rows: dict[str, dict[str, int]] = {}
     for row in (await session.execute(stmt)).mappings():

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     MESSAGE_UPDATED = "message.updated"
     MESSAGE_ARCHIVED = "message.archived"
     MESSAGE_EXPIRED = "message.expired"
+    MESSAGE_REVIEW_REQUESTED = "message.review_requested"
+    MESSAGE_APPROVED = "message.approved"
     ACKNOWLEDGEMENT_CREATED = "acknowledgement.created"
     ACKNOWLEDGEMENT_REMINDER_DUE = "acknowledgement.reminder_due"
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement.overdue"

@@ -144,6 +144,7 @@ async def test_acknowledge_once_with_evidence(world, anon, db):
         "content_sha256": sha256_of("Code of conduct", "Be kind.", "en"),
         "acknowledged_at": body["acknowledged_at"],
         "quiz_attempt_id": None,  # no comprehension check
+        "edition_id": None,
     }
 
     [row] = await acknowledgements(db, message_id)

@@ -175,6 +175,8 @@ async def test_feed_holds_live_messages_sent_to_the_caller_newest_first(world, a
         "summary": None,
         "body": None,
         "locale": "en",
+        "edition": None,
+        "local_note": None,
         "tags": ["q3", "retail"],
         "requires_acknowledgement": False,
         "acknowledgement_text": None,

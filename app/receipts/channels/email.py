@@ -27,7 +27,8 @@ from markdown_it import MarkdownIt
 
 from app.core.config import SMTPServer
 from app.core.database import utcnow
-from app.messages.locales import localize, preferences
+from app.editions.serve import EditionText, served_content
+from app.messages.locales import preferences
 
 logger = logging.getLogger("brandcast.email")
 
@@ -116,26 +117,44 @@ class Templates:
     """Templates by (message, revision, locale), the most recently used kept."""
 
     def __init__(self, max_entries: int = MAX_CACHED) -> None:
-        self._entries: OrderedDict[tuple[uuid.UUID, int, str], Template] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], Template] = OrderedDict()
         self.max_entries = max_entries
 
-    def for_recipient(self, message: Mapping[str, Any], employee_locale: str | None) -> Template:
-        """The template in the recipient's best locale: theirs, else the message's own."""
-        locale, title, summary, body = localize(
+    def for_recipient(
+        self,
+        message: Mapping[str, Any],
+        employee_locale: str | None,
+        edition: EditionText | None = None,
+    ) -> Template:
+        """The template of what the recipient is served (`app.editions.serve`: their local
+        edition, if any) in their best locale: theirs, else the message's own."""
+        served = served_content(
             preferences(None, employee_locale),
             locale=message["locale"],
             title=message["title"],
             summary=message["summary"],
             body=message["body"],
             translations=message["translations"] or {},
+            acknowledgement_text=message.get("acknowledgement_text"),
+            locked=message.get("locked") or (),
+            edition=edition,
         )
-        key = (message["id"], message["revision"], locale)
+        key = (
+            message["id"],
+            message["revision"],
+            served.locale,
+            edition.id if edition else None,
+            edition.revision if edition else None,
+        )
         found = self._entries.get(key)
         if found is None:
+            body = served.body
+            if served.local_note:
+                body = f"{body}\n\n---\n\n{served.local_note}"
             found = build_template(
-                locale=locale,
-                title=title,
-                summary=summary,
+                locale=served.locale,
+                title=served.title,
+                summary=served.summary,
                 body=body,
             )
             self._entries[key] = found
