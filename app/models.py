@@ -1,5 +1,13 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
+from app.advocacy.models import (
+    AdvocacyProfile,
+    BlockedWord,
+    MessageSharing,
+    Share,
+    ShareClick,
+    ShareClickKey,
+)
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.core.idempotency import IdempotencyKey
@@ -19,9 +27,11 @@ from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "Acknowledgement",
+    "AdvocacyProfile",
     "ApiToken",
     "Audience",
     "AuditEvent",
+    "BlockedWord",
     "ChatTarget",
     "Comment",
     "Delivery",
@@ -30,12 +40,16 @@ __all__ = [
     "IdempotencyKey",
     "Message",
     "MessageAudience",
+    "MessageSharing",
     "MessageVersion",
     "OptOut",
     "OutboxEvent",
     "PulseAnswer",
     "Reaction",
     "Recipient",
+    "Share",
+    "ShareClick",
+    "ShareClickKey",
     "Webhook",
     "WebhookDelivery",
 ]

@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     # E-mail and chat delivery (app/receipts/channels). Unset SMTP URL: e-mails stay planned.
     smtp_url: str | None = None
     email_from: str | None = None
-    # the service's own base URL, where tracked links (`/r/{token}`) point
+    # the service's own base URL, where tracked links (`/r/{token}`, `/s/{code}`) point
     public_url: str | None = None
     # where the intranet shows a message: a template with `{message_id}`
     intranet_message_url: str | None = None
@@ -199,6 +199,10 @@ class Settings(BaseSettings):
     delivery_retry_hours: float = Field(default=24.0, gt=0)
     # how long one sender pass may run before it hands the rest to the next pass
     delivery_pass_seconds: float = Field(default=60.0, gt=0)
+
+    # Employee advocacy: comma-separated words or phrases no share may contain (besides those
+    # set with `PUT /v1/advocacy/blocked-words`)
+    share_blocked_words: str | None = None
 
     # Per credential (API token or employee) and per process; 0 turns limiting off.
     rate_limit_per_minute: int = Field(default=1200, ge=0)

@@ -33,6 +33,7 @@ class EventType(StrEnum):
     FEEDBACK_QUESTION_CREATED = "feedback.question_created"
     EMPLOYEE_DEACTIVATED = "employee.deactivated"
     DELIVERY_FAILED = "delivery.failed"
+    MESSAGE_SHARED = "message.shared"
     PING = "ping"
 
 
