@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
@@ -147,7 +148,10 @@ class MyAdvocacyOut(BaseModel):
 class LeaderboardOptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    opt_in: bool = Field(description="Appear on the advocacy leaderboard (off unless you say).")
+    # strict: consent is `true`, never a string that happens to read as one
+    opt_in: StrictBool = Field(
+        description="Appear on the advocacy leaderboard (off unless you say)."
+    )
 
 
 class LeaderboardOptInOut(BaseModel):
