@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, true
+from sqlalchemy import delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.advocacy import rules
@@ -343,3 +343,10 @@ async def leaderboard(
             for n, r in enumerate(rows, start=1)
         ],
     )
+
+
+async def forget_sharer(session: AsyncSession, *, employee_id: uuid.UUID) -> None:
+    """An erased employee's shares stay in the figures (by unit, through the anonymized employee
+    row) without their words, and they leave the leaderboard."""
+    await session.execute(update(Share).where(Share.employee_id == employee_id).values(text=""))
+    await session.execute(delete(AdvocacyProfile).where(AdvocacyProfile.employee_id == employee_id))

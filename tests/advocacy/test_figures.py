@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from app.advocacy.models import AdvocacyProfile, Share
 from app.core.database import utcnow
 from app.core.principal import Scope
 from tests.advocacy.conftest import BROWSER, code_of, opt_in, share
@@ -184,3 +186,20 @@ async def test_opting_in_is_for_employees_and_takes_a_boolean(company, as_employ
     for bad in ({}, {"opt_in": "yes"}, {"opt_in": True, "rank": 1}):
         r = await employee.put("/v1/me/advocacy/leaderboard", json=bad)
         assert r.status_code == 422, bad
+
+
+async def test_erasure_forgets_the_words_and_the_opt_in_but_keeps_the_counts(
+    company, published, as_employee, admin, db
+):
+    message_id = await published()
+    await share(as_employee("S0"), message_id, text="My own words")
+    await opt_in(as_employee("S0"))
+    r = await admin.delete("/v1/employees/S0", params={"erase": "true"})
+    assert r.status_code in (200, 204), r.text
+    async with db() as s:
+        texts = (await s.execute(select(Share.text))).scalars().all()
+        profiles = (await s.execute(select(AdvocacyProfile))).scalars().all()
+    assert texts == [""] and profiles == []
+    stats = (await admin.get(f"/v1/messages/{message_id}/stats")).json()
+    assert stats["advocacy"]["shares"] == 1
+    assert (await admin.get("/v1/advocacy/leaderboard")).json()["items"] == []

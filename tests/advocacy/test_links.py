@@ -1,6 +1,7 @@
 """Short links `/s/{code}`: a redirect only to the message's page, clicks counted once per
 visitor and hour, no personal data kept."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -237,3 +238,15 @@ async def test_short_links_are_rate_limited_per_address(
     assert r.headers["retry-after"] == "1"
     r = await limited.get(f"/s/{code}")
     assert r.headers["content-type"].startswith("text/html")
+
+
+async def test_concurrent_clicks_of_one_visitor_count_once(
+    people, as_employee, published, browser, visitor, clock, admin
+):
+    message_id, code = await _shared(people, as_employee, published)
+    answers = await asyncio.gather(*(browser.get(f"/s/{code}") for _ in range(6)))
+    assert [r.status_code for r in answers] == [302] * 6
+    others = [visitor(f"10.2.0.{i}") for i in range(4)]
+    answers = await asyncio.gather(*(c.get(f"/s/{code}") for c in others))
+    assert [r.status_code for r in answers] == [302] * 4
+    assert await _clicks(admin, message_id) == 5
