@@ -2,8 +2,8 @@
 
 `message_sharing` holds a message's sharing settings (public URL, texts, signature); `shares`
 one employee's post of a message on one network, with its short-link code; `share_clicks` one
-counted click per (share, visitor hash, hour) and `share_click_keys` the day's key of those
-hashes; `share_blocked_words` the company's blocked words; `advocacy_profiles` the
+counted click per (share, visitor hash, hour), kept while its hour lasts (the count is
+`shares.clicks`), and `share_click_keys` the day's key of those hashes; `share_blocked_words` the company's blocked words; `advocacy_profiles` the
 leaderboard opt-in.
 
 Revision ID: 0019_advocacy
@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("network", sa.String(20), nullable=False),
         sa.Column("locale", sa.String(35), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("clicks", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(NETWORKS, name=op.f("ck_shares_known_network")),
         _fk("shares", "message_id", "messages"),

@@ -4,8 +4,8 @@ It leads only to its message's `share_url` (with the campaign parameters), never
 request names: the code is looked up and the target comes from the database. A click counts
 once per visitor and hour: the visitor is `HMAC(day key, share id | client address | user
 agent | hour)`, truncated to 16 bytes. The day key is random, made by the first click of the
-day and deleted the day after, so a stored hash can be matched to nobody once its key is gone;
-the address and the user agent themselves are never stored. HEAD requests and link-preview bots
+day; the next day's first click deletes it and the hashes of earlier hours (the count is kept on
+the share), so no stored hash outlives its day; the address and the user agent are never stored. HEAD requests and link-preview bots
 (which fetch a link to draw its card) are answered the same but not counted.
 """
 
@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.advocacy import rules
@@ -51,7 +51,9 @@ async def _day_key(session: AsyncSession, now: datetime) -> bytes:
         .returning(ShareClickKey.__table__.c.day)
     )
     if made.first() is not None:
+        # yesterday's key goes, and with it every hash of an earlier hour: they are counted
         await session.execute(delete(ShareClickKey).where(ShareClickKey.day < today))
+        await session.execute(delete(ShareClick).where(ShareClick.clicked_at < _hour(now)))
     key = await session.execute(select(ShareClickKey.key).where(ShareClickKey.day == today))
     return bytes(key.scalar_one())
 
@@ -98,4 +100,9 @@ async def follow(
         .values(share_id=row.id, visitor=visitor_hash(key, row.id, visitor, hour), clicked_at=hour)
         .returning(ShareClick.__table__.c.share_id)
     )
-    return Followed(target, counted=inserted.first() is not None)
+    counted = inserted.first() is not None
+    if counted:
+        await session.execute(
+            update(Share).where(Share.id == row.id).values(clicks=Share.clicks + 1)
+        )
+    return Followed(target, counted=counted)

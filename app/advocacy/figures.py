@@ -1,6 +1,6 @@
 """Shares and clicks as figures: per message and network, and per unit of the company.
 
-Each figure is one aggregate in the database. Per unit, the people behind a figure are the
+Each figure is one aggregate in the database, over the shares alone (each carries its clicks). Per unit, the people behind a figure are the
 employees who shared (`sharers`); which units may be shown is decided by the one minimum-group
 rule (`app.reports.aggregates`), by the reports that call these.
 """
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.advocacy.models import Network, Share, ShareClick
+from app.advocacy.models import Network, Share
 from app.advocacy.schemas import AdvocacyFigures, MessageAdvocacy, NetworkFigures
 from app.employees.models import Employee
 from app.messages.models import Message
@@ -19,30 +19,16 @@ from app.messages.models import Message
 FIGURES = ("sharers", "shares", "clicks")
 
 
-def clicks_per_share(*conditions: Any) -> Any:
-    """A subquery: `share_id`, `clicks` for the shares meeting `conditions` (on `Share`) that
-    have at least one counted click."""
-    return (
-        select(ShareClick.share_id, func.count().label("clicks"))
-        .join(Share, Share.id == ShareClick.share_id)
-        .where(*conditions)
-        .group_by(ShareClick.share_id)
-        .subquery("clicks")
-    )
-
-
 async def message_advocacy(session: AsyncSession, *, message_id: uuid.UUID) -> MessageAdvocacy:
     """A message's sharers, shares and clicks, overall and per network."""
     of_message = Share.message_id == message_id
-    clicks = clicks_per_share(of_message)
     per_network = (
         await session.execute(
             select(
                 Share.network,
                 func.count().label("shares"),
-                func.coalesce(func.sum(clicks.c.clicks), 0).label("clicks"),
+                func.coalesce(func.sum(Share.clicks), 0).label("clicks"),
             )
-            .outerjoin(clicks, clicks.c.share_id == Share.id)
             .where(of_message)
             .group_by(Share.network)
         )
@@ -68,17 +54,15 @@ async def per_unit(
     """`{unit value: {"sharers", "shares", "clicks"}}` over the shares of the messages meeting
     `conditions` (on `Message`), by the sharers' current `unit` (an `Employee` column)."""
     of_messages = Share.message_id.in_(select(Message.id).where(*conditions))
-    clicks = clicks_per_share(of_messages)
     stmt = (
         select(
             unit.label("unit"),
             func.count(Share.employee_id.distinct()).label("sharers"),
             func.count().label("shares"),
-            func.coalesce(func.sum(clicks.c.clicks), 0).label("clicks"),
+            func.coalesce(func.sum(Share.clicks), 0).label("clicks"),
         )
         .select_from(Share)
         .join(Employee, Employee.id == Share.employee_id)
-        .outerjoin(clicks, clicks.c.share_id == Share.id)
         .where(of_messages)
         .group_by(unit)
     )

@@ -3,9 +3,10 @@
 A shareable message keeps its sharing settings beside it (`message_sharing`, one row per message
 that has ever had them), so the messages table is not widened for the few messages that are
 shared. Each share has a short random `code`, the key of its public link `/s/{code}`. A click is
-remembered only as a keyed hash of (visitor, share, hour) under a daily key that is deleted the
-day after (`share_click_keys`): the hash says "this hour, this visitor, once" and, once its key is
-gone, nothing else; no address, browser string or cookie is ever stored.
+counted on its share (`shares.clicks`); to count a visitor once an hour, it is remembered as a
+keyed hash of (visitor, share, hour) under a daily key (`share_click_keys`), and both the key and
+the hashes of earlier hours are deleted when the next day's key is made. No address, browser
+string or cookie is ever stored.
 """
 
 import uuid
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Column,
     Date,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -76,11 +78,14 @@ class Share(SQLModel, table=True):
     network: str = Field(sa_column=Column(String(20), nullable=False))
     locale: str | None = Field(default=None, sa_column=Column(String(35)))
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # counted clicks, kept here as they are counted: figures never count click rows
+    clicks: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime = recorded_at()
 
 
 class ShareClick(SQLModel, table=True):
-    """One counted click: at most one per (share, visitor, hour)."""
+    """One counted click: at most one per (share, visitor, hour). Needed only while its hour
+    lasts (to count a visitor once); rows of earlier hours are deleted with the day's key."""
 
     __tablename__ = "share_clicks"
     __table_args__ = (Index("ix_share_clicks_clicked_at", "clicked_at"),)

@@ -14,7 +14,6 @@ from sqlalchemy import delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.advocacy import rules
-from app.advocacy.figures import clicks_per_share
 from app.advocacy.models import AdvocacyProfile, BlockedWord, MessageSharing, Network, Share
 from app.advocacy.schemas import (
     BlockedWordsOut,
@@ -214,38 +213,28 @@ async def my_advocacy(
 ) -> MyAdvocacyOut:
     """The caller's shares, newest first, each with its clicks; and their totals."""
     mine = Share.employee_id == principal.employee_id
-    clicks = clicks_per_share(mine)
     totals = (
         await session.execute(
-            select(func.count(), func.coalesce(func.sum(clicks.c.clicks), 0))
-            .select_from(Share)
-            .outerjoin(clicks, clicks.c.share_id == Share.id)
-            .where(mine)
+            select(func.count(), func.coalesce(func.sum(Share.clicks), 0)).where(mine)
         )
     ).one()
-    stmt = keyset(
-        select(Share, func.coalesce(clicks.c.clicks, 0).label("clicks"))
-        .outerjoin(clicks, clicks.c.share_id == Share.id)
-        .where(mine),
-        page,
-        [Share.created_at, Share.id],
-    )
-    rows = (await session.execute(stmt)).all()
+    stmt = keyset(select(Share).where(mine), page, [Share.created_at, Share.id])
+    rows = (await session.execute(stmt)).scalars().all()
     link = (
         (lambda code: short_link(settings, code)) if settings.public_url else (lambda c: f"/s/{c}")
     )
     listed = make_page(
         rows,
         page,
-        lambda r: (r.Share.created_at, r.Share.id),
+        lambda r: (r.created_at, r.id),
         lambda r: MyShareOut(
-            id=r.Share.id,
-            message_id=r.Share.message_id,
-            network=Network(r.Share.network),
-            locale=r.Share.locale,
-            text=r.Share.text,
-            link=link(r.Share.code),
-            created_at=r.Share.created_at,
+            id=r.id,
+            message_id=r.message_id,
+            network=Network(r.network),
+            locale=r.locale,
+            text=r.text,
+            link=link(r.code),
+            created_at=r.created_at,
             clicks=r.clicks,
         ),
     )
@@ -310,15 +299,13 @@ async def leaderboard(
     if since >= until:
         raise ValidationFailed([field_error("query.since", "must be before `until`")])
     period = (Share.created_at >= since, Share.created_at < until)
-    clicks = clicks_per_share(*period)
     shares = func.count().label("shares")
-    total_clicks = func.coalesce(func.sum(clicks.c.clicks), 0).label("clicks")
+    total_clicks = func.coalesce(func.sum(Share.clicks), 0).label("clicks")
     stmt = (
         select(Employee.display_name, Employee.department, shares, total_clicks)
         .select_from(Share)
         .join(AdvocacyProfile, AdvocacyProfile.employee_id == Share.employee_id)
         .join(Employee, Employee.id == Share.employee_id)
-        .outerjoin(clicks, clicks.c.share_id == Share.id)
         .where(
             AdvocacyProfile.leaderboard_opt_in == true(),
             Employee.active == true(),
