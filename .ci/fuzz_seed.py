@@ -80,6 +80,16 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
                     "acknowledge_within_days": 7 if ack else None,
                     "pulse_question": "Does this help?",
                     "translations": {"es": {"title": f"Mensaje {n}", "body": "Léelo."}},
+                    **(
+                        {
+                            "shareable": True,
+                            "share_url": "https://www.example.com/promise?lang=en",
+                            "share_signature": "#Fuzz",
+                            "share_texts": {"en": {"generic": "Our promise."}},
+                        }
+                        if n < 2
+                        else {}
+                    ),
                 },
             )
         )
@@ -99,6 +109,14 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
             )
             if comment.status_code == 201:
                 comments.append(comment.json()["id"])
+    # employee advocacy: a share of each shareable message, so `/s/{code}` has live codes
+    codes = [
+        _ok(employee.post(f"/v1/me/messages/{mid}/shares", json={"network": "linkedin"}))[
+            "link"
+        ].rsplit("/", 1)[1]
+        for mid in messages[:2]
+    ]
+    _ok(admin.put("/v1/advocacy/blocked-words", json={"words": ["forbidden"]}))
     webhook = _ok(
         admin.post(
             "/v1/webhooks",
@@ -118,6 +136,7 @@ def seed(base: str, admin_token: str, employee_jwt: str) -> dict[str, list[str]]
         "user_id": [u["id"] for u in scim_users.get("Resources", [])] or ["E-3"],
         "locale": ["es", "fr", "de-CH"],
         "unit": ["country=ES", "country=MX;division=Retail"],
+        "code": codes,
     }
 
 

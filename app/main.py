@@ -8,6 +8,10 @@ from fastapi import Depends, FastAPI
 
 from app.actions.router import me_router as actions_me_router
 from app.actions.router import router as actions_router
+from app.advocacy.router import install_short_link_errors
+from app.advocacy.router import links_router as share_links_router
+from app.advocacy.router import me_router as advocacy_me_router
+from app.advocacy.router import router as advocacy_router
 from app.audiences.router import router as audiences_router
 from app.audit.router import router as audit_router
 from app.core.config import Settings, SettingsError, get_settings
@@ -81,6 +85,10 @@ TAGS = [
         "name": "reports",
         "description": "Reports across messages: brand alignment and the listening loop per unit.",
     },
+    {
+        "name": "advocacy",
+        "description": "Employee advocacy: shares of approved posts, short links, leaderboard.",
+    },
     {"name": "tokens", "description": "API tokens for scripts and integrations."},
     {"name": "audit", "description": "Who changed what, when."},
     {"name": "webhooks", "description": "Signed event deliveries to subscribed URLs."},
@@ -124,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_scim_errors(app)  # SCIM error bodies under /scim, problem+json elsewhere
+    install_short_link_errors(app)  # pages under /s/ (short links open in browsers)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     # The employee routes first: they take most of the traffic, and a request is matched
@@ -148,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         receipts_employees_router,
         receipts_reports_router,
         links_router,
+        advocacy_me_router,
+        advocacy_router,
+        share_links_router,
         chat_router,
         tokens_router,
         editor_grants_router,

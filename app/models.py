@@ -1,6 +1,14 @@
 """Every table, imported once so that metadata (and Alembic) sees them all."""
 
 from app.actions.models import Action, ActionLink, ActionUpdate
+from app.advocacy.models import (
+    AdvocacyProfile,
+    BlockedWord,
+    MessageSharing,
+    Share,
+    ShareClick,
+    ShareClickKey,
+)
 from app.audiences.models import Audience, MessageAudience
 from app.audit.models import AuditEvent
 from app.core.idempotency import IdempotencyKey
@@ -28,9 +36,11 @@ __all__ = [
     "Action",
     "ActionLink",
     "ActionUpdate",
+    "AdvocacyProfile",
     "ApiToken",
     "Audience",
     "AuditEvent",
+    "BlockedWord",
     "ChatTarget",
     "Comment",
     "Delivery",
@@ -43,6 +53,7 @@ __all__ = [
     "Message",
     "MessageAudience",
     "MessageEdition",
+    "MessageSharing",
     "MessageVersion",
     "OptOut",
     "OutboxEvent",
@@ -51,6 +62,9 @@ __all__ = [
     "QuizAttempt",
     "Reaction",
     "Recipient",
+    "Share",
+    "ShareClick",
+    "ShareClickKey",
     "Webhook",
     "WebhookDelivery",
 ]

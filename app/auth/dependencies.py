@@ -1,6 +1,7 @@
 """Authentication dependency and the scope aliases routes declare: any credential in, one
 `Principal` out."""
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -73,6 +74,31 @@ async def _enforce_rate_limit(request: Request, principal: Principal) -> None:
             f"This credential made too many requests; retry in {retry_after} s.",
             headers={"Retry-After": retry_after},
         )
+
+
+def client_address(request: Request) -> str:
+    """The caller's network address, as the server (or its trusted proxy headers) saw it."""
+    return request.client.host if request.client else "unknown"
+
+
+async def limit_public(request: Request) -> None:
+    """The rate limit of public routes (no credential): per client address, under a key that
+    is a hash of it, so the limiter's memory holds no address either."""
+    limiter = _rate_limiter(request)
+    if limiter is None:
+        return
+    address = hashlib.sha256(client_address(request).encode()).hexdigest()[:24]
+    wait = await limiter.acquire(f"address:{address}")
+    if wait is not None:
+        retry_after = retry_after_header(wait)
+        raise TooManyRequests(
+            f"Too many requests from this address; retry in {retry_after} s.",
+            headers={"Retry-After": retry_after},
+        )
+
+
+# For public routes (short links): the rate limit per client address.
+PublicRateLimit = Depends(limit_public)
 
 
 def _sign_in_cache(request: Request) -> SignInCache:
@@ -210,3 +236,4 @@ ReceiptsRead = _scoped(Scope.RECEIPTS_READ)
 TokensAdmin = _scoped(Scope.TOKENS_ADMIN)
 WebhooksAdmin = _scoped(Scope.WEBHOOKS_ADMIN)
 AuditRead = _scoped(Scope.AUDIT_READ)
+Admin = _scoped(Scope.ADMIN)

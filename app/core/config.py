@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     # E-mail and chat delivery (app/receipts/channels). Unset SMTP URL: e-mails stay planned.
     smtp_url: str | None = None
     email_from: str | None = None
-    # the service's own base URL, where tracked links (`/r/{token}`) point
+    # the service's own base URL, where tracked links (`/r/{token}`, `/s/{code}`) point
     public_url: str | None = None
     # where the intranet shows a message: a template with `{message_id}`
     intranet_message_url: str | None = None
@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     default_digest: Literal["off", "daily", "weekly"] = "off"
     default_quiet_hours: str | None = None
     default_time_zone: str = "UTC"
+    # Employee advocacy: comma-separated words or phrases no share may contain (besides those
+    # set with `PUT /v1/advocacy/blocked-words`)
+    share_blocked_words: str | None = None
 
     # Per credential (API token or employee) and per process; 0 turns limiting off.
     rate_limit_per_minute: int = Field(default=1200, ge=0)

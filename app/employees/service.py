@@ -13,6 +13,7 @@ from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.advocacy.service import forget_sharer
 from app.audit.service import record
 from app.core import sql
 from app.core.database import utcnow
@@ -446,6 +447,7 @@ async def erase_employee(
     await session.execute(
         delete(EmployeePreference).where(EmployeePreference.employee_id == employee.id)
     )
+    await forget_sharer(session, employee_id=employee.id)
     await record(
         session, principal, action="employee.erased", entity_type="employee", entity_id=employee.id
     )

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.advocacy.schemas import SharingCreate, SharingOut, SharingUpdate
 from app.core.validators import LocaleTag, normalize_locale
 from app.messages.models import Category, Priority, Status
 from app.quizzes.schemas import Quiz, QuizTranslation
@@ -218,7 +219,7 @@ Localizable = Annotated[
 ]
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(SharingCreate):
     """A new draft."""
 
     model_config = ConfigDict(extra="forbid")
@@ -275,7 +276,7 @@ _NOT_NULL = (
 )
 
 
-class MessageUpdate(BaseModel):
+class MessageUpdate(SharingUpdate):
     """A partial edit: only the fields present change (`null` clears an optional field)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -328,7 +329,7 @@ class PublishRequest(BaseModel):
     )
 
 
-class MessageOut(BaseModel):
+class MessageOut(SharingOut):
     id: uuid.UUID
     category: Category
     audience_ids: list[uuid.UUID]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.advocacy.sharing import save_sharing, sharing_of
 from app.audiences.service import (
     get_message_audience_ids,
     message_audience_specs,
@@ -91,7 +92,8 @@ def message_out(message: Message, **extra: Any) -> MessageOut:
 
 async def _out(session: AsyncSession, message: Message) -> MessageOut:
     ids = await get_message_audience_ids(session, message_ids=[message.id])
-    return message_out(message, audience_ids=ids[message.id])
+    sharing = await sharing_of(session, [message.id])
+    return message_out(message, audience_ids=ids[message.id], **sharing[message.id])
 
 
 def etag_of(message: Message) -> str:
@@ -214,6 +216,8 @@ async def create_message(
     session.add(message)
     await session.flush()
     await set_message_audiences(session, message_id=message.id, audience_ids=data.audience_ids)
+    await save_sharing(session, message_id=message.id, changes=data.model_dump())
+    sharing = await sharing_of(session, [message.id])
     await record(
         session,
         principal,
@@ -222,7 +226,8 @@ async def create_message(
         entity_id=message.id,
         details={"title": message.title, "category": message.category},
     )
-    return message_out(message, audience_ids=list(dict.fromkeys(data.audience_ids)))
+    audience_ids = list(dict.fromkeys(data.audience_ids))
+    return message_out(message, audience_ids=audience_ids, **sharing[message.id])
 
 
 async def get_message(
@@ -262,11 +267,12 @@ async def list_messages(
     stmt = keyset(stmt, page, [Message.created_at, Message.id])
     rows = (await session.execute(stmt)).scalars().all()
     audiences = await get_message_audience_ids(session, message_ids=[m.id for m in rows])
+    sharing = await sharing_of(session, [m.id for m in rows])
     return make_page(
         rows,
         page,
         lambda m: (m.created_at, m.id),
-        lambda m: message_out(m, audience_ids=audiences[m.id]),
+        lambda m: message_out(m, audience_ids=audiences[m.id], **sharing[m.id]),
     )
 
 
@@ -376,6 +382,9 @@ async def update_message(
     """Edit a message; on a published one a content change makes a new version."""
     message = await _load_for_edit(session, message_id, if_match)
     audiences_changed = await _change_audiences(session, principal, message, data)
+    sharing_changed = await save_sharing(
+        session, message_id=message.id, changes=data.model_dump(exclude_unset=True)
+    )
     changes = _columns_of(data, exclude_unset=True)
     if data.chat_target_ids:
         await check_chat_targets(session, data.chat_target_ids)
@@ -388,7 +397,10 @@ async def update_message(
         changes,
         action="message.updated",
         require_reacknowledgement=data.require_reacknowledgement,
-        also_changed=frozenset({"audience_ids"}) if audiences_changed else frozenset(),
+        also_changed=frozenset(
+            ({"audience_ids"} if audiences_changed else set())
+            | ({"sharing"} if sharing_changed else set())
+        ),
     )
     return await _out(session, message)
 
@@ -585,7 +597,8 @@ async def publish_message(
     audience_ids = await _publish(
         session, principal, message, at=publish_at, now=utcnow(), review_required=review_required
     )
-    return message_out(message, audience_ids=audience_ids)
+    sharing = await sharing_of(session, [message.id])
+    return message_out(message, audience_ids=audience_ids, **sharing[message.id])
 
 
 async def _archive(

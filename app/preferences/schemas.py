@@ -2,13 +2,14 @@
 
 One field per preference. To add one (a boolean, say): a nullable column in
 `models.EmployeePreference`, a field here in `PreferencesIn` and `PreferencesOut`, and its
-company default in `service.DEFAULTS`.
+company default in `service.DEFAULTS`. `advocacy_leaderboard` is the exception: the advocacy
+area keeps it (`app.advocacy.service`), these routes only expose it.
 """
 
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.core.timezones import minutes_of_day
 from app.core.validators import TimeZone
@@ -67,6 +68,11 @@ class PreferencesIn(BaseModel):
     digest_hour: int | None = Field(default=None, ge=0, le=23, description="Local hour, 0-23.")
     quiet_hours: QuietHours | None = None
     time_zone: TimeZone | None = Field(default=None, description="IANA, e.g. `Europe/Madrid`.")
+    advocacy_leaderboard: StrictBool = Field(
+        default=False,
+        description="Appear on the advocacy leaderboard (`GET /v1/advocacy/leaderboard`). Only "
+        "the employee can opt in; an admin may only opt them out.",
+    )
 
 
 class PreferencesOut(BaseModel):
@@ -87,4 +93,7 @@ class PreferencesOut(BaseModel):
     )
     chosen: list[str] = Field(
         description="The fields the employee (or an admin) set; the others are defaults."
+    )
+    advocacy_leaderboard: bool = Field(
+        description="The employee appears on the advocacy leaderboard (off unless they chose it)."
     )

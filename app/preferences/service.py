@@ -7,17 +7,18 @@
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.advocacy import service as advocacy
 from app.audit.service import record
 from app.core import sql
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import NotFound
+from app.core.errors import NotFound, ValidationFailed, field_error
 from app.core.principal import Principal
 from app.core.timezones import main_zone, minutes_of_day, time_of_day
 from app.employees.models import Employee
@@ -47,6 +48,7 @@ class Effective:
     time_zone: str
     time_zone_source: str
     chosen: tuple[str, ...] = ()
+    advocacy_leaderboard: bool = False
 
 
 def resolve(
@@ -116,6 +118,7 @@ def out(effective: Effective) -> PreferencesOut:
         time_zone=effective.time_zone,
         time_zone_source=effective.time_zone_source,
         chosen=list(effective.chosen),
+        advocacy_leaderboard=effective.advocacy_leaderboard,
     )
 
 
@@ -144,13 +147,15 @@ async def _effective(session: AsyncSession, settings: Settings, employee: Employ
         )
         is not None
     )
-    return resolve(
+    effective = resolve(
         settings,
         row,
         directory_zone=employee.time_zone,
         country=employee.country,
         unsubscribed=unsubscribed,
     )
+    opted_in = await advocacy.get_leaderboard_opt_in(session, employee_id=employee.id)
+    return replace(effective, advocacy_leaderboard=opted_in)
 
 
 async def get_preferences(
@@ -183,6 +188,21 @@ def _row_values(data: PreferencesIn) -> dict[str, Any]:
     }
 
 
+async def _set_leaderboard(
+    session: AsyncSession, principal: Principal, employee: Employee, opt_in: bool
+) -> None:
+    """Only the employee opts in: nobody is put on a leaderboard by someone else."""
+    if opt_in and principal.employee_id != employee.id:
+        if not await advocacy.get_leaderboard_opt_in(session, employee_id=employee.id):
+            raise ValidationFailed(
+                [field_error("body.advocacy_leaderboard", "only the employee can opt in")]
+            )
+        return
+    await advocacy.set_leaderboard_opt_in(
+        session, principal, employee_id=employee.id, opt_in=opt_in
+    )
+
+
 async def put_preferences(
     session: AsyncSession,
     principal: Principal,
@@ -195,6 +215,7 @@ async def put_preferences(
     """Replace the employee's preferences. Saving them also ends a one-click unsubscribe:
     `email` now says what the employee wants."""
     employee = await _employee(session, employee_id=employee_id, external_id=external_id)
+    await _set_leaderboard(session, principal, employee, data.advocacy_leaderboard)
     values = {**_row_values(data), "updated_at": utcnow()}
     await session.execute(
         sql.upsert(

@@ -19,6 +19,7 @@ from sqlalchemy import Select, and_, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.advocacy import figures as advocacy
 from app.core import sql
 from app.core.database import Database, utcnow
 from app.core.errors import NotFound
@@ -220,6 +221,9 @@ async def message_stats(
             session, message_id=facts.id, channels=facts.channels, among=facts.among
         ),
     }
+    about["advocacy"] = await advocacy.message_advocacy(
+        session, message_id=facts.id, among=facts.among
+    )
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:
         return MessageStats(**about, **_with_rates(dict(rows[0]._mapping), facts))
@@ -227,9 +231,30 @@ async def message_stats(
     totals = {name: sum(g[name] for g in groups.values()) for name in COUNTS}
     totals["read_email"] = sum(g["read_email"] for g in groups.values())
     folded = partition(groups, size=lambda g: g["recipients"], minimum=min_group_size)
-    shown = [GroupStats(key=key, **_with_rates(groups[key], facts)) for key in folded.shown]
+    # shares by unit: a unit shown for its reach shows them only with enough sharers
+    # (by edition, shares have no text served: the message's total counts them)
+    unit = None if group_by is ReportGroupBy.EDITION else getattr(Employee, group_by.value)
+    shared = await advocacy.per_unit(
+        session, unit=unit, conditions=[Message.id == facts.id], among=facts.among
+    )
+    sharing = partition(
+        shared, size=lambda g: g["sharers"], minimum=min_group_size, among=folded.shown
+    )
+    shown = [
+        GroupStats(
+            key=key,
+            **_with_rates(groups[key], facts),
+            advocacy=advocacy.figures_of(shared[key]) if key in sharing.shown else None,
+        )
+        for key in folded.shown
+    ]
     if folded.other_size:
-        shown.append(GroupStats(key=OTHER, **_with_rates(folded.other, facts)))
+        other_advocacy = (
+            advocacy.figures_of(sharing.other) if sharing.other_size >= min_group_size else None
+        )
+        shown.append(
+            GroupStats(key=OTHER, **_with_rates(folded.other, facts), advocacy=other_advocacy)
+        )
     return MessageStats(
         **about,
         **_with_rates(totals, facts),

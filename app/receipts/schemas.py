@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.advocacy.schemas import AdvocacyFigures, MessageAdvocacy
 from app.core.validators import LocaleTag
 from app.reports.aggregates import OTHER, ReportGroupBy
 
@@ -61,6 +62,11 @@ class GroupStats(ReceiptCounts):
     )
     email: ChannelCounts = Field(description="The group's e-mails.")
     read_via: ReadVia
+    advocacy: AdvocacyFigures | None = Field(
+        default=None,
+        description="Shares of the group's employees and clicks on them; null when fewer than "
+        "the minimum group shared (counted in `(other)`).",
+    )
 
 
 class MessageStats(ReceiptCounts):
@@ -78,6 +84,7 @@ class MessageStats(ReceiptCounts):
         "channels the message names."
     )
     read_via: ReadVia
+    advocacy: MessageAdvocacy = Field(description="Employee shares and the clicks on them.")
     group_by: ReportGroupBy | None = None
     min_group_size: int | None = Field(
         default=None,

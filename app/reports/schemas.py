@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.advocacy.schemas import AdvocacyFigures
 from app.reports.aggregates import GroupBy, ReportGroupBy
 
 
@@ -37,6 +38,11 @@ class AlignmentRow(BaseModel):
     )
     pulse: PulseSummary | None = Field(
         description="Null when this unit's pulse answers are counted in (other) (or too few)."
+    )
+    advocacy: AdvocacyFigures | None = Field(
+        default=None,
+        description="Shares of the messages by the unit's employees and the clicks on them; "
+        "null when fewer than the minimum shared (counted in (other)).",
     )
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import and_, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.advocacy import figures as advocacy
 from app.core import sql
 from app.core.database import utcnow
 from app.core.errors import ValidationFailed, field_error
@@ -47,6 +48,19 @@ FIELDS = (
 )
 
 
+def message_conditions(dialect: str, *, since: datetime, until: datetime, tag: str | None):
+    """The brand messages of the period: the report's one selection of messages."""
+    conditions = [
+        Message.category.in_(CATEGORIES),
+        Message.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
+        Message.published_at >= since,
+        Message.published_at < until,
+    ]
+    if tag:
+        conditions.append(sql.json_array_contains(dialect, Message.tags, tag))
+    return conditions
+
+
 def alignment_statement(
     dialect: str,
     *,
@@ -70,14 +84,7 @@ def alignment_statement(
     a property of each delivery, not of the employee: both sums are then per (employee, text)
     (a pulse answer takes the text of its delivery), so the counts stay exact per text.
     """
-    conditions = [
-        Message.category.in_(CATEGORIES),
-        Message.status.in_((Status.PUBLISHED, Status.ARCHIVED)),
-        Message.published_at >= since,
-        Message.published_at < until,
-    ]
-    if tag:
-        conditions.append(sql.json_array_contains(dialect, Message.tags, tag))
+    conditions = message_conditions(dialect, since=since, until=until, tag=tag)
     asked = Message.requires_acknowledgement == true()
     current = and_(asked, rules.acknowledged())  # of the current acknowledgement version
     due = and_(asked, Recipient.due_at.is_not(None))
@@ -213,11 +220,23 @@ async def brand_alignment(
     pulse = partition(
         rows, size=lambda r: r["pulse_respondents"], minimum=min_group_size, among=reach.shown
     )
+    shared: dict[str, dict[str, int]] = {}
+    conditions = message_conditions(dialect, since=since, until=until, tag=tag)
+    # by edition, shares have no text served: only the total counts them
+    for key, figures in (
+        await advocacy.per_unit(session, unit=unit, conditions=conditions, among=among)
+    ).items():
+        label = group_label(key)
+        shared[label] = add_up([shared.get(label, {}), figures])
+    sharing = partition(
+        shared, size=lambda r: r["sharers"], minimum=min_group_size, among=reach.shown
+    )
     units = [
         AlignmentRow(
             unit=label,
             reach=_reach(rows[label]),
             pulse=_pulse(rows[label]) if label in pulse.shown else None,
+            advocacy=advocacy.figures_of(shared[label]) if label in sharing.shown else None,
         )
         for label in reach.shown
     ]
@@ -225,8 +244,11 @@ async def brand_alignment(
         unit=OTHER,
         reach=_reach(dict.fromkeys(FIELDS, 0) | reach.other) if reach.other_size else None,
         pulse=_pulse(pulse.other) if pulse.other_size >= min_group_size else None,
+        advocacy=(
+            advocacy.figures_of(sharing.other) if sharing.other_size >= min_group_size else None
+        ),
     )
-    if other.reach is not None or other.pulse is not None:
+    if other.reach is not None or other.pulse is not None or other.advocacy is not None:
         units.append(other)
     return BrandAlignmentOut(
         since=since,
@@ -239,6 +261,7 @@ async def brand_alignment(
             unit="(all)",
             reach=_reach(total),
             pulse=_pulse(total) if total["pulse_respondents"] >= min_group_size else None,
+            advocacy=advocacy.figures_of(add_up(shared.values())),
         ),
         units=units,
     )

@@ -37,6 +37,7 @@ class EventType(StrEnum):
     DELIVERY_FAILED = "delivery.failed"
     ACTION_CREATED = "action.created"  # issue 21
     ACTION_UPDATED = "action.updated"  # issue 21: a step (status, text) or the links changed
+    MESSAGE_SHARED = "message.shared"
     PING = "ping"
 
 

@@ -178,17 +178,20 @@ async def test_brand_alignment_by_department(arranged, client_for):
             "unit": "Sales",
             "reach": _reach(6, 12, 9, 6, 4, 6, 2),
             "pulse": {"respondents": 6, "responses": 7, "mean": 3.71},
+            "advocacy": None,  # nobody shared (tests/advocacy has the figures)
         },
         {
             "unit": "(other)",
             "reach": _reach(7, 14, 6, 7, 2, 7, 2),
             "pulse": {"respondents": 6, "responses": 6, "mean": 3.0},
+            "advocacy": None,
         },
     ]
     assert body["total"] == {
         "unit": "(all)",
         "reach": _reach(13, 26, 15, 13, 6, 13, 4),
         "pulse": {"respondents": 12, "responses": 13, "mean": round(44 / 13, 2)},
+        "advocacy": {"sharers": 0, "shares": 0, "clicks": 0},
     }
 
 
@@ -199,11 +202,17 @@ async def test_brand_alignment_with_tag_and_other_units(arranged, admin):
     body = r.json()
     assert body["tag"] == "fy26"
     assert body["units"] == [
-        {"unit": "Sales", "reach": _reach(6, 6, 3, 0, 0, 0, 0), "pulse": None},
+        {
+            "unit": "Sales",
+            "reach": _reach(6, 6, 3, 0, 0, 0, 0),
+            "pulse": None,
+            "advocacy": None,
+        },
         {
             "unit": "(other)",
             "reach": _reach(7, 7, 2, 0, 0, 0, 0),
             "pulse": {"respondents": 5, "responses": 5, "mean": 3.6},
+            "advocacy": None,
         },
     ]
     assert body["total"]["pulse"] == {"respondents": 5, "responses": 5, "mean": 3.6}
