@@ -18,8 +18,10 @@ from app.auth.dependencies import EmployeeCaller, MessagesWrite, ReceiptsRead
 from app.core.http import PRECONDITION_FAILED, IfMatch, created, with_etag
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
+from app.editors.guards import CompanyWide
 
-router = APIRouter(prefix="/v1/actions", tags=["actions"])
+# HQ acts on what the company heard: a credential scoped to one unit gets 403 here
+router = APIRouter(prefix="/v1/actions", tags=["actions"], dependencies=[CompanyWide])
 me_router = APIRouter(prefix="/v1/me", tags=["me"])
 
 NOT_FOUND = {404: {"description": "No action (or link) with this id."}}

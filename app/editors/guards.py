@@ -5,6 +5,7 @@ import uuid
 from fastapi import Depends
 
 from app.auth.dependencies import Authenticated
+from app.core.errors import Forbidden
 from app.core.session import SessionDep
 from app.editors.access import check_message
 
@@ -22,3 +23,16 @@ async def _writable(message_id: uuid.UUID, session: SessionDep, principal: Authe
 # moderation, deliveries) or the route changes the message.
 ReadableMessage = Depends(_readable)
 OwnMessage = Depends(_writable)
+
+
+async def _company_wide(principal: Authenticated) -> None:
+    if principal.scoped:
+        raise Forbidden(
+            f"This covers the whole company; a credential scoped to `{principal.unit}` cannot "
+            "use it."
+        )
+
+
+# Routes whose figures or records are not restricted to a unit (inbox fatigue, one employee's
+# e-mails, the listening loop, actions): HQ's credentials only, 403 for a scoped one.
+CompanyWide = Depends(_company_wide)

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Header
 
 from app.auth.dependencies import ReceiptsRead, SignedIn
 from app.core.session import SessionDep
+from app.editors.guards import OwnMessage
 from app.messages.locales import preferences
 from app.quizzes import reports, service
 from app.quizzes.schemas import QuizAttemptIn, QuizAttemptOut, QuizReport
@@ -54,6 +55,7 @@ async def attempt_quiz(
     "while it is too small); per question the share of wrong answers, null while fewer "
     "employees than the minimum attempted the quiz.",
     responses={404: {"description": "No message with this id."}},
+    dependencies=[OwnMessage],
 )
 async def quiz_report(
     message_id: uuid.UUID,

@@ -11,7 +11,7 @@ from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
-from app.editors.guards import OwnMessage, ReadableMessage
+from app.editors.guards import CompanyWide, OwnMessage, ReadableMessage
 from app.receipts import chat_targets, deliveries, fatigue, links, preview, reminders, reports
 from app.receipts.models import Channel
 from app.receipts.schemas import (
@@ -59,6 +59,7 @@ minimum-group rule of every report). Percentiles are for the total only.
     operation_id="getDeliveryReport",
     summary="Inbox fatigue: e-mails per employee, what the rules held back, digest opens",
     description=DELIVERY_REPORT,
+    dependencies=[CompanyWide],
 )
 async def delivery_report(
     session: SessionDep,
@@ -180,6 +181,7 @@ async def list_deliveries(
     operation_id="previewMessageDelivery",
     summary="Before publishing: how many would get it now, in a digest, held, by channel",
     responses=NOT_FOUND,
+    dependencies=[OwnMessage],
 )
 async def delivery_preview(
     message_id: uuid.UUID,
@@ -200,6 +202,7 @@ async def delivery_preview(
     operation_id="listEmployeeDeliveries",
     summary="An employee's e-mails, newest first, with why each is held, released or cancelled",
     responses={404: {"description": "No employee with this external_id."}},
+    dependencies=[CompanyWide],
 )
 async def list_employee_deliveries(
     external_id: str,

@@ -5,6 +5,7 @@ from pydantic import AwareDatetime
 
 from app.auth.dependencies import ReceiptsRead
 from app.core.session import SessionDep
+from app.editors.guards import CompanyWide
 from app.messages.schemas import MAX_TAG
 from app.reports import listening, service
 from app.reports.aggregates import GroupBy, MinGroupSize, ReportGroupBy
@@ -81,6 +82,7 @@ behind it (distinct authors, and one per anonymous comment); the others are merg
     operation_id="getListeningReport",
     summary="Listen, answer, act: questions answered, feedback that led to actions, and how fast",
     description=LISTENING,
+    dependencies=[CompanyWide],
 )
 async def listening_report(
     session: SessionDep,

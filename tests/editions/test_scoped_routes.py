@@ -259,6 +259,56 @@ ROUTES = [
     ),
     ("GET", "/v1/tokens", None, expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403)),
     ("GET", "/v1/webhooks", None, expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403)),
+    # what the inbox rules, comprehension checks, actions and the listening loop added
+    (
+        "GET",
+        "/v1/messages/{hq_loc}/delivery-preview",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    (
+        "GET",
+        "/v1/messages/{mx_msg}/delivery-preview",
+        None,
+        expect(hq=200, mx_editor=200, ar_editor=404, mx_approver=200),
+    ),
+    (
+        "GET",
+        "/v1/messages/{hq_loc}/quiz-report",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    (
+        "GET",
+        "/v1/employees/AR-1/deliveries",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    (
+        "GET",
+        "/v1/employees/AR-1/preferences",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    (
+        "GET",
+        "/v1/reports/delivery",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    (
+        "GET",
+        "/v1/reports/listening",
+        None,
+        expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
+    ("GET", "/v1/actions", None, expect(hq=200, mx_editor=403, ar_editor=403, mx_approver=403)),
+    (
+        "POST",
+        "/v1/actions",
+        {"title": "More local news", "owner_unit": "country=MX"},
+        expect(hq=422, mx_editor=403, ar_editor=403, mx_approver=403),
+    ),
 ]
 
 
