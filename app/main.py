@@ -8,7 +8,6 @@ from fastapi import Depends, FastAPI
 
 from app.actions.router import me_router as actions_me_router
 from app.actions.router import router as actions_router
-from app.advocacy.router import install_short_link_errors
 from app.advocacy.router import links_router as share_links_router
 from app.advocacy.router import me_router as advocacy_me_router
 from app.advocacy.router import router as advocacy_router
@@ -23,6 +22,7 @@ from app.core.idempotency import purge_expired_keys
 from app.core.middleware import RequestContextMiddleware
 from app.core.observability import configure_logging
 from app.core.openapi import install_openapi
+from app.core.pages import install_page_errors
 from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
 from app.editions.router import router as editions_router
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_scim_errors(app)  # SCIM error bodies under /scim, problem+json elsewhere
-    install_short_link_errors(app)  # pages under /s/ (short links open in browsers)
+    install_page_errors(app, "/r", "/s")  # tracked and short links open in browsers
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     # The employee routes first: they take most of the traffic, and a request is matched

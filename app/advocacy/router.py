@@ -1,8 +1,7 @@
-import html
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
@@ -24,8 +23,9 @@ from app.auth.dependencies import (
     client_address,
 )
 from app.core.config import AppSettings
-from app.core.errors import ErrorBody, Forbidden, error_formats
+from app.core.errors import Forbidden
 from app.core.http import created
+from app.core.pages import NO_STORE, page, page_responses
 from app.core.pagination import Pagination
 from app.core.principal import Scope
 from app.core.request_checks import BROWSER_PAGE
@@ -140,50 +140,17 @@ async def set_blocked_words(
     return await service.set_blocked_words(session, principal, words=data.words, settings=settings)
 
 
-_PAGE = (
-    "<!doctype html><html><head><meta charset='utf-8'><title>Link not found</title></head>"
-    "<body><p>This link is not valid, or what it pointed to is gone.</p></body></html>"
+_LINK_RESPONSES = page_responses(
+    (302, "To the message's public page (`share_url` with campaign parameters)."),
+    not_found="An unknown code: a plain page.",
 )
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-_HTML = {"text/html": {"schema": {"type": "string"}}}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
-_LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    302: {"description": "To the message's public page (`share_url` with campaign parameters)."},
-    404: {"description": "An unknown code: a plain page.", "content": _HTML},
-    405: {"description": "Another method than GET or HEAD.", "content": _HTML},
-    422: {"description": "A NUL character in the path.", "content": _HTML},
-    429: {
-        "description": "Too many requests from this address; retry after `Retry-After`.",
-        "content": _HTML,
-        "headers": _RETRY_AFTER,
-    },
-    503: {
-        "description": "The database is not reachable; retry after `Retry-After`.",
-        "content": _HTML,
-        "headers": _RETRY_AFTER,
-    },
-}
-SHORT_LINKS = "/s"
-
-
-def render_page(error: ErrorBody) -> Response:
-    """An error under `/s/` as a plain page: whoever opens a short link is a browser."""
-    text = html.escape(error.detail or "This link cannot be opened now.")
-    page = _PAGE.replace("Link not found", html.escape(str(error.status))).replace(
-        "This link is not valid, or what it pointed to is gone.", text
-    )
-    return HTMLResponse(page, status_code=error.status, headers={**error.headers, **_NO_STORE})
-
-
-def install_short_link_errors(app: FastAPI) -> None:
-    """Render every error under `/s/` as a page (registered like SCIM's error bodies)."""
-    error_formats(app).register(SHORT_LINKS, render_page)
+UNKNOWN_LINK = page("Link not found", "This link is not valid, or what it pointed to is gone.")
 
 
 def _answer(followed: clicks.Followed | None) -> Response:
     if followed is None:
-        return HTMLResponse(_PAGE, status_code=404, headers=_NO_STORE)
-    return RedirectResponse(followed.target, 302, headers=_NO_STORE)
+        return HTMLResponse(UNKNOWN_LINK, status_code=404, headers=NO_STORE)
+    return RedirectResponse(followed.target, 302, headers=NO_STORE)
 
 
 @links_router.get(

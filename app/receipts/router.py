@@ -1,13 +1,14 @@
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import AwareDatetime
 
-from app.auth.dependencies import MessagesWrite, ReceiptsRead, WebhooksAdmin
+from app.auth.dependencies import MessagesWrite, PublicRateLimit, ReceiptsRead, WebhooksAdmin
 from app.core.config import AppSettings
 from app.core.http import created
+from app.core.pages import NO_STORE, page, page_responses
 from app.core.pagination import Page, Pagination
 from app.core.request_checks import BROWSER_PAGE
 from app.core.session import SessionDep, WriteSessionDep
@@ -238,37 +239,30 @@ async def remind(
     )
 
 
-_PAGE = (
-    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
-    "<body><p>{text}</p></body></html>\n"
+DEAD_LINK = page(
+    "Link not valid",
+    "This link is not valid or has expired. The message is still in your intranet feed.",
 )
-DEAD_LINK = _PAGE.format(
-    title="Link not valid",
-    text="This link is not valid or has expired. The message is still in your intranet feed.",
-)
-UNSUBSCRIBE_FORM = _PAGE.format(
-    title="Unsubscribe",
-    text='<form method="post"><button type="submit" name="List-Unsubscribe" '
+UNSUBSCRIBE_FORM = page(
+    "Unsubscribe",
+    '<form method="post"><button type="submit" name="List-Unsubscribe" '
     'value="One-Click">Send me no more e-mails like this</button></form>',
 )
-UNSUBSCRIBED = _PAGE.format(
-    title="Unsubscribed",
-    text="You will get no more of these e-mails. Messages you must acknowledge still arrive.",
+UNSUBSCRIBED = page(
+    "Unsubscribed",
+    "You will get no more of these e-mails. Messages you must acknowledge still arrive.",
 )
-_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _dead_link() -> HTMLResponse:
-    return HTMLResponse(DEAD_LINK, status_code=404, headers=_NO_STORE)
+    return HTMLResponse(DEAD_LINK, status_code=404, headers=NO_STORE)
 
 
-_LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    303: {"description": "To the intranet page of the message, and nowhere else."},
-    404: {
-        "description": "A bad, forged or expired link: a plain page.",
-        "content": {"text/html": {}},
-    },
-}
+_LINK_RESPONSES = page_responses(
+    (303, "To the intranet page of the message, and nowhere else."),
+    not_found="A bad, forged or expired link: a plain page.",
+)
+_PAGE_RESPONSES = {k: v for k, v in _LINK_RESPONSES.items() if k != 303}
 
 
 @links_router.get(
@@ -279,10 +273,11 @@ _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=RedirectResponse,
     status_code=303,
     responses=_LINK_RESPONSES,
+    dependencies=[PublicRateLimit],
 )
 async def follow_link(token: str, session: WriteSessionDep, settings: AppSettings) -> Response:
     target = await links.follow(session, token=token, settings=settings, count_read=True)
-    return _dead_link() if target is None else RedirectResponse(target, 303, headers=_NO_STORE)
+    return _dead_link() if target is None else RedirectResponse(target, 303, headers=NO_STORE)
 
 
 @links_router.head(
@@ -293,10 +288,11 @@ async def follow_link(token: str, session: WriteSessionDep, settings: AppSetting
     response_class=RedirectResponse,
     status_code=303,
     responses=_LINK_RESPONSES,
+    dependencies=[PublicRateLimit],
 )
 async def check_link(token: str, session: SessionDep, settings: AppSettings) -> Response:
     target = await links.follow(session, token=token, settings=settings, count_read=False)
-    return _dead_link() if target is None else RedirectResponse(target, 303, headers=_NO_STORE)
+    return _dead_link() if target is None else RedirectResponse(target, 303, headers=NO_STORE)
 
 
 @links_router.get(
@@ -305,12 +301,13 @@ async def check_link(token: str, session: SessionDep, settings: AppSettings) -> 
     openapi_extra=BROWSER_PAGE,
     summary="The unsubscribe page of an e-mail (a button that posts the one-click request)",
     response_class=HTMLResponse,
-    responses={404: {"description": "A bad, forged or expired link."}},
+    responses=_PAGE_RESPONSES,
+    dependencies=[PublicRateLimit],
 )
 async def unsubscribe_page(token: str, session: SessionDep, settings: AppSettings) -> Response:
     if await links.follow(session, token=token, settings=settings, count_read=False) is None:
         return _dead_link()
-    return HTMLResponse(UNSUBSCRIBE_FORM, headers=_NO_STORE)
+    return HTMLResponse(UNSUBSCRIBE_FORM, headers=NO_STORE)
 
 
 @links_router.post(
@@ -319,12 +316,13 @@ async def unsubscribe_page(token: str, session: SessionDep, settings: AppSetting
     openapi_extra=BROWSER_PAGE,
     summary="RFC 8058 one-click unsubscribe from e-mails that ask for no acknowledgement",
     response_class=HTMLResponse,
-    responses={404: {"description": "A bad, forged or expired link."}},
+    responses=_PAGE_RESPONSES,
+    dependencies=[PublicRateLimit],
 )
 async def unsubscribe(token: str, session: SessionDep, settings: AppSettings) -> Response:
     if not await links.unsubscribe(session, token=token, settings=settings):
         return _dead_link()
-    return HTMLResponse(UNSUBSCRIBED, headers=_NO_STORE)
+    return HTMLResponse(UNSUBSCRIBED, headers=NO_STORE)
 
 
 @chat_router.post(

@@ -8,6 +8,7 @@ from app.core.config import Settings
 from app.receipts.channels.email import Templates
 from app.receipts.sender import run_sender
 from tests.conftest import TEST_JWT_SECRET
+from tests.me.conftest import client_with  # noqa: F401  (a fixture)
 from tests.receipts.delivery.smtp import SMTPServer
 from tests.receipts.helpers import World
 from tests.webhooks.conftest import receiver  # noqa: F401  (a real HTTP receiver, for chat)

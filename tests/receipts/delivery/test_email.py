@@ -148,7 +148,7 @@ async def test_bad_tampered_and_expired_links_are_a_plain_404(world, smtp, send,
     row = (await _deliveries(world, message_id))[0]
     expired = sign(row.id, secret=LINK_SECRET, expires_at=utcnow() - timedelta(seconds=1))
     forged = sign(row.id, secret="another-secret-of-at-least-32-bytes!!", expires_at=utcnow())
-    # (a NUL anywhere is refused app-wide with a 422 problem)
+    # (a NUL anywhere is refused app-wide with a 422, here as a page)
     assert (await anon.get("/r/%00")).status_code == 422
     # (a path that leaves /r/ is no route at all: a 404 problem)
     assert (await anon.get("/r/..%2f..%2fetc")).status_code == 404
@@ -341,3 +341,16 @@ async def test_feed_only_messages_plan_no_deliveries(world, smtp, send):
     assert r.json()["channels"] == ["feed"]
     assert await _deliveries(world, message_id) == []
     assert await send() == 0
+
+
+async def test_tracked_links_are_rate_limited_per_address_and_answer_pages(client_with):
+    limited = await client_with(rate_limit_per_minute=60, rate_limit_burst=3)
+    answers = [(await limited.get("/r/not-a-token")).status_code for _ in range(4)]
+    assert answers == [404, 404, 404, 429]
+    for r in (await limited.head("/r/not-a-token"), await limited.post("/r/x/unsubscribe")):
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "1"
+        assert r.headers["content-type"].startswith("text/html")
+        assert r.headers["cache-control"] == "no-store"
+    page = await limited.get("/r/not-a-token")
+    assert "Too many requests" in page.text and "Traceback" not in page.text
