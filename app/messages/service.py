@@ -27,6 +27,7 @@ from app.core.http import check_if_match, etag_for
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
 from app.editions import review
+from app.editions.models import ReviewStatus
 from app.editions.service import assign_editions, mark_outdated
 from app.editors.access import check_audiences, visible_messages
 from app.messages.models import Category, Message, MessageVersion, Status
@@ -365,7 +366,12 @@ async def _editions_follow(
     version makes the editions outdated."""
     message.updated_by = principal.actor
     if message.status in (Status.DRAFT, Status.SCHEDULED):
+        was_approved = message.review_status == ReviewStatus.APPROVED
         review.edited(message)
+        if message.status == Status.SCHEDULED and was_approved:
+            # what was approved is not what would go out: back to a draft, to be approved and
+            # scheduled again (the scheduler would otherwise fail on it at every pass)
+            message.status = Status.DRAFT
     await session.flush()
     if new_version:
         await mark_outdated(session, message_id=message.id, version=message.version)

@@ -5,10 +5,13 @@ after an HQ change."""
 import hashlib
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from app.core.database import utcnow
+from app.messages.service import publish_due
 from app.receipts.models import Acknowledgement, Recipient
 from app.webhooks.models import OutboxEvent
 from tests.messages.helpers import assert_problem
@@ -382,3 +385,32 @@ async def test_whoever_edits_a_text_in_review_cannot_approve_it(world, client_fo
     assert (await other.post(f"{path}/submit")).status_code == 200
     assert (await third.post(f"{path}/approve")).status_code == 200
     assert (await world.hq.post(f"{path}/publish")).status_code == 200
+
+
+async def test_a_scheduled_message_edited_after_approval_waits_for_a_new_sign_off(world, app):
+    aud = (
+        await world.mx_editor.post("/v1/audiences", json={"name": "MX", "rule": {"all": []}})
+    ).json()["id"]
+    message_id = await world.message(
+        world.mx_editor, aud, category="brand_promise", title="Promesa"
+    )
+    path = f"/v1/messages/{message_id}"
+    assert (await world.mx_editor.post(f"{path}/submit")).status_code == 200
+    assert (await world.mx_approver.post(f"{path}/approve")).status_code == 200
+    at = (utcnow() + timedelta(hours=1)).isoformat()
+    r = await world.mx_editor.post(f"{path}/publish", json={"publish_at": at})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "scheduled"
+    # the text changes after the sign-off: it is not what was approved, so it does not go out
+    r = await world.mx_editor.patch(path, json={"title": "Nuestra promesa"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["review_status"]) == ("draft", "in_review")
+    async with app.state.db.session_scope() as s:
+        assert await publish_due(s, now=utcnow() + timedelta(hours=2)) == []
+    assert (await world.mx_editor.get(path)).json()["recipient_count"] == 0
+    # signed off again, it is scheduled again
+    assert (await world.mx_approver.post(f"{path}/approve")).status_code == 200
+    r = await world.mx_editor.post(f"{path}/publish", json={"publish_at": at})
+    assert r.json()["status"] == "scheduled"
+    async with app.state.db.session_scope() as s:
+        assert await publish_due(s, now=utcnow() + timedelta(hours=2)) == [uuid.UUID(message_id)]
