@@ -1,17 +1,14 @@
 """Advocacy fixtures: employees, employee clients, shareable messages published to them."""
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
 
 from app.core.config import Settings
-from app.core.database import utcnow
-from app.employees.models import Employee
 from tests.conftest import TEST_JWT_SECRET
+from tests.feedback.conftest import as_employee, people  # noqa: F401  (fixtures)
 from tests.me.conftest import client_with, hs256  # noqa: F401  (a fixture)
 
 SHARE_URL = "https://www.brand.example/our-promise"
@@ -32,54 +29,6 @@ def settings(database_url: str) -> Settings:
         public_url="http://test",
         share_blocked_words="Competitor Corp, darn",
     )
-
-
-@pytest.fixture
-def people(db) -> Callable[..., Awaitable[list[uuid.UUID]]]:
-    """Insert employees (one statement): `await people("S1", "S2", department="Sales")`."""
-
-    async def _add(*external_ids: str, **fields: Any) -> list[uuid.UUID]:
-        now = utcnow()
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "external_id": x,
-                "email": f"{x.lower()}@example.com",
-                "display_name": f"Person {x}",
-                "active": True,
-                "customer_facing": False,
-                "attributes": {},
-                "revision": 1,
-                "created_at": now,
-                "updated_at": now,
-                **fields,
-            }
-            for x in external_ids
-        ]
-        async with db() as s, s.begin():
-            await s.execute(insert(Employee), rows)
-        return [r["id"] for r in rows]
-
-    return _add
-
-
-@pytest.fixture
-async def as_employee(app) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    """A client signed in as the employee with this `external_id` (an HS256 SSO token)."""
-    clients: list[httpx.AsyncClient] = []
-
-    def _make(external_id: str) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {hs256(external_id)}"},
-        )
-        clients.append(client)
-        return client
-
-    yield _make
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.fixture
