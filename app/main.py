@@ -25,6 +25,7 @@ from app.core.openapi import install_openapi
 from app.core.pages import install_page_errors
 from app.core.request_checks import check_request
 from app.core.scheduler import Scheduler
+from app.editions.router import review_router as message_review_router
 from app.editions.router import router as editions_router
 from app.editors.router import router as editor_grants_router
 from app.employees.router import router as employees_router
@@ -72,6 +73,14 @@ TAGS = [
     {
         "name": "feedback",
         "description": "Reactions, pulse answers and questions: figures, moderation.",
+    },
+    {
+        "name": "editions",
+        "description": "Local editions of HQ messages: what each unit says in its own words.",
+    },
+    {
+        "name": "preferences",
+        "description": "E-mail preferences: categories, digests, quiet hours, time zone.",
     },
     {
         "name": "quizzes",
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         messages_router,
         editions_router,
+        message_review_router,
         audiences_router,
         employees_router,
         preferences_router,

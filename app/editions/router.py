@@ -16,6 +16,9 @@ from app.messages import service as messages
 from app.messages.schemas import MessageOut
 
 router = APIRouter(prefix="/v1/messages", tags=["editions"])
+# the review of a message itself is documented with the messages (one tag each: a second one
+# would list the operation twice)
+review_router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
 UnitPath = Annotated[
     str,
@@ -225,11 +228,10 @@ async def _reviewed(
     return out
 
 
-@router.post(
+@review_router.post(
     "/{message_id}/submit",
     operation_id="submitMessage",
     summary="Submit a draft for review (needed before publishing reviewed categories)",
-    tags=["messages"],
     responses={**NOT_FOUND, **FORBIDDEN, **CONFLICT},
 )
 async def submit_message(
@@ -239,11 +241,10 @@ async def submit_message(
     return await _reviewed(session, principal, message_id, response)
 
 
-@router.post(
+@review_router.post(
     "/{message_id}/approve",
     operation_id="approveMessage",
     summary="Approve a message in review (an approver, never its author)",
-    tags=["messages"],
     responses={**NOT_FOUND, **FORBIDDEN, **CONFLICT},
 )
 async def approve_message(
@@ -263,11 +264,10 @@ async def approve_message(
     return await _reviewed(session, principal, message_id, response)
 
 
-@router.post(
+@review_router.post(
     "/{message_id}/request-changes",
     operation_id="requestMessageChanges",
     summary="Send a message in review back to its author, with a comment",
-    tags=["messages"],
     responses={**NOT_FOUND, **FORBIDDEN, **CONFLICT},
 )
 async def request_message_changes(

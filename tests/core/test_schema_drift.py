@@ -33,3 +33,19 @@ def test_openapi_document_is_current():
     assert committed == create_app().openapi(), (
         "openapi/openapi.json is stale: run `brandcast openapi --output openapi/openapi.json`"
     )
+
+
+def test_every_operation_has_one_tag_an_id_and_a_summary():
+    """What integrators read: each operation listed once (a second tag lists it twice in
+    /docs and /redoc), under a unique operationId, with a summary."""
+    document = create_app().openapi()
+    declared = {tag["name"] for tag in document["tags"]}
+    ids = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert len(operation.get("tags", [])) == 1, where
+            assert operation["tags"][0] in declared, where
+            assert operation.get("summary"), where
+            ids.append(operation["operationId"])
+    assert len(ids) == len(set(ids))
