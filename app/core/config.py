@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     delivery_batch_size: int = Field(default=500, ge=1, le=5000)
     delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    # the sender's results are written once this many have queued up, or this many ms after
+    # the first of them, whichever comes first: the bound on what a crash could send twice
+    delivery_record_every: int = Field(default=200, ge=1, le=5000)
+    delivery_record_ms: float = Field(default=50.0, ge=0, le=10_000)
     delivery_retry_base_seconds: float = Field(default=60.0, gt=0)
     delivery_retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
     delivery_retry_hours: float = Field(default=24.0, gt=0)

@@ -7,9 +7,11 @@ One pass (`send_once`), per channel:
    sender died come back when their lease runs out.
 2. Outside any transaction, the e-mails go out over a pool of SMTP connections (at most
    `smtp_max_connections` at once); chat posts over HTTP after the SSRF guard.
-3. Results are written as they come by one recorder task, a transaction per group of results
-   (under load, what arrived during the previous write): a crash loses at most the results of
-   one write, and only those e-mails could go out twice. Every write is guarded by the claim
+3. Results are written by one recorder task, a transaction per group of results: a group is
+   written once `delivery_record_every` results have queued up or `delivery_record_ms` after
+   the first of them, whichever comes first (and at the end of the batch). A crash loses at
+   most the results not yet written (the group queuing and the one being written), and only
+   those e-mails could go out twice — with the same Message-ID. Every write is guarded by the claim
    id, so a sender whose lease ran out cannot overwrite a newer claim. Sent; cancelled (the
    message closed, the employee left or opted out); planned again after an exponential
    back-off (a 4xx reply, an unreachable server); or `failed` (a 5xx reply, or when the next
@@ -20,6 +22,7 @@ instead of each e-mail failing on its own.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -178,7 +181,8 @@ class Outcome:
 
 @dataclass
 class Recorder:
-    """Writes outcomes as they arrive, each write a transaction of what has queued up."""
+    """Writes outcomes in groups: a transaction once `delivery_record_every` have queued up
+    or `delivery_record_ms` after the first of them, whichever comes first."""
 
     db: Database
     settings: Settings
@@ -188,6 +192,7 @@ class Recorder:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _queue: list[Outcome] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _full: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
     _task: asyncio.Task[None] | None = None
 
@@ -197,17 +202,28 @@ class Recorder:
     def add(self, outcome: Outcome) -> None:
         self._queue.append(outcome)
         self._wake.set()
+        if len(self._queue) >= self.settings.delivery_record_every:
+            self._full.set()
 
     async def close(self) -> None:
         self._closed = True
         self._wake.set()
+        self._full.set()
         if self._task is not None:
             await self._task
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if not self._closed and len(self._queue) < self.settings.delivery_record_every:
+                # a group: until it is full or its first result has waited long enough
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._full.wait(), self.settings.delivery_record_ms / 1000
+                    )
             self._wake.clear()
+            if not self._closed:
+                self._full.clear()
             batch, self._queue = self._queue, []
             if batch:
                 try:

@@ -2,6 +2,7 @@
 send every e-mail exactly once; a sender that dies mid-batch loses nothing."""
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from app.core.config import Settings
 from app.core.database import Database, utcnow
 from app.receipts.channels.email import Templates
 from app.receipts.models import Channel, Delivery
-from app.receipts.sender import claim, run_sender
+from app.receipts.sender import EmailSender, claim, run_sender, send_once
 from tests.receipts.helpers import person
 
 PEOPLE = 60
@@ -60,3 +61,61 @@ async def test_a_sender_that_died_mid_batch_leaves_its_claims_to_the_next(
     async with world.db() as s:
         attempts = (await s.execute(select(Delivery.attempts).distinct())).scalars().all()
     assert attempts == [2]  # the dead claim counted as an attempt
+
+
+async def test_a_sender_that_froze_mid_batch_resends_only_its_unrecorded_emails(
+    world, smtp, send, app, settings
+):
+    """The duplicate window: a sender that stops after 25 e-mails of a batch, its results
+    written in groups of 10, leaves at most the unwritten ones (the group queuing, and the one
+    being written) to go out again, each the same e-mail (the same Message-ID)."""
+    await _publish(world)
+    every = 10
+    frozen_settings = Settings(
+        **{
+            **settings.model_dump(),
+            "smtp_max_connections": 1,
+            "delivery_record_every": every,
+            "delivery_record_ms": 10_000,
+        }
+    )
+    frozen = EmailSender(frozen_settings, Templates())
+    real_send = frozen.pool.send
+    sent = 0
+    froze = asyncio.Event()
+    one_at_a_time = asyncio.Lock()
+
+    async def send_then_freeze(sender: str, recipient: str, data: bytes):
+        nonlocal sent
+        async with one_at_a_time:
+            if sent == 25:
+                froze.set()
+                await asyncio.Event().wait()  # the process stops here for good
+            result = await real_send(sender, recipient, data)
+            sent += 1
+            return result
+
+    frozen.pool.send = send_then_freeze  # type: ignore[method-assign]
+    task = asyncio.create_task(send_once(app.state.db, frozen_settings, frozen))
+    await froze.wait()
+    try:
+        later = utcnow() + timedelta(seconds=settings.delivery_lease_seconds + 1)
+        assert await send(now=later) >= PEOPLE - 25
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await frozen.close()
+    by_address: dict[str, list[str]] = {}
+    for r in smtp.sink.received:
+        by_address.setdefault(r.rcpt_tos[0], []).append(r.message["Message-ID"])
+    assert len(by_address) == PEOPLE
+    twice = {a: ids for a, ids in by_address.items() if len(ids) > 1}
+    assert all(len(ids) == 2 and ids[0] == ids[1] for ids in twice.values())
+    # 25 sent, at least 10 of them written: 5 (queuing) to 15 (and a group being written)
+    assert 25 % every <= len(twice) <= 25 - every
+    async with world.db() as s:
+        states = dict(
+            (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+        )
+    assert states == {"sent": PEOPLE}
