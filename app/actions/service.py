@@ -213,6 +213,31 @@ def _event_data(action: Action, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def _changed(
+    session: AsyncSession,
+    principal: Principal,
+    action: Action,
+    *,
+    now: datetime,
+    audit: str,
+    details: dict[str, Any],
+    **event: Any,
+) -> None:
+    """A change of an action: a new revision, its audit event and `action.updated`."""
+    action.revision += 1
+    action.updated_at = now
+    await session.flush()
+    await record(
+        session,
+        principal,
+        action=audit,
+        entity_type="action",
+        entity_id=action.id,
+        details=details,
+    )
+    await emit(session, type=EventType.ACTION_UPDATED.value, data=_event_data(action, **event))
+
+
 async def create_action(
     session: AsyncSession, principal: Principal, *, data: ActionCreate
 ) -> ActionOut:
@@ -306,21 +331,16 @@ async def update_action(
     if changes:
         for name, value in changes.items():
             setattr(action, name, value)
-        action.revision += 1
-        action.updated_at = utcnow()
-        await session.flush()
-        await record(
+        fields = sorted(changes)
+        await _changed(
             session,
             principal,
-            action="action.edited",
-            entity_type="action",
-            entity_id=action.id,
-            details={"fields": sorted(changes)},
-        )
-        await emit(
-            session,
-            type=EventType.ACTION_UPDATED.value,
-            data=_event_data(action, change="edited", fields=sorted(changes)),
+            action,
+            now=utcnow(),
+            audit="action.edited",
+            details={"fields": fields},
+            change="edited",
+            fields=fields,
         )
     return (await _outs(session, [action]))[0]
 
@@ -367,27 +387,17 @@ async def add_update(
             created_at=now,
         )
     )
-    action.revision += 1
-    action.updated_at = now
-    await session.flush()
-    await record(
+    await _changed(
         session,
         principal,
-        action="action.updated",
-        entity_type="action",
-        entity_id=action.id,
+        action,
+        now=now,
+        audit="action.updated",
         details={"status": status, "previous_status": previous},
-    )
-    await emit(
-        session,
-        type=EventType.ACTION_UPDATED.value,
-        data=_event_data(
-            action,
-            change="status" if status != previous else "update",
-            previous_status=previous,
-            text=data.text,
-            decline_reason=action.decline_reason,
-        ),
+        change="status" if status != previous else "update",
+        previous_status=previous,
+        text=data.text,
+        decline_reason=action.decline_reason,
     )
     return (await _outs(session, [action]))[0]
 
@@ -399,21 +409,15 @@ async def add_links(
     now = utcnow()
     added = await _add_links(session, action.id, await _resolve_links(session, links), now)
     if added:
-        action.revision += 1
-        action.updated_at = now
-        await session.flush()
-        await record(
+        await _changed(
             session,
             principal,
-            action="action.linked",
-            entity_type="action",
-            entity_id=action.id,
+            action,
+            now=now,
+            audit="action.linked",
             details={"added": added},
-        )
-        await emit(
-            session,
-            type=EventType.ACTION_UPDATED.value,
-            data=_event_data(action, change="links", links_added=added),
+            change="links",
+            links_added=added,
         )
     return (await _outs(session, [action]))[0]
 
@@ -430,21 +434,15 @@ async def remove_link(
     if link is None:
         raise NotFound("This action has no link with this id.")
     await session.delete(link)
-    action.revision += 1
-    action.updated_at = utcnow()
-    await session.flush()
-    await record(
+    await _changed(
         session,
         principal,
-        action="action.unlinked",
-        entity_type="action",
-        entity_id=action.id,
+        action,
+        now=utcnow(),
+        audit="action.unlinked",
         details={"link_id": str(link_id)},
-    )
-    await emit(
-        session,
-        type=EventType.ACTION_UPDATED.value,
-        data=_event_data(action, change="links", link_removed=link_id),
+        change="links",
+        link_removed=link_id,
     )
 
 
