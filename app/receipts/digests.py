@@ -60,7 +60,7 @@ from app.employees.models import Employee
 from app.messages.locales import preferences
 from app.messages.models import Message
 from app.preferences.models import EmployeePreference
-from app.receipts import rules
+from app.receipts import claims, rules
 from app.receipts.channels import email
 from app.receipts.links import link_for
 from app.receipts.models import Channel, Delivery, DeliveryState, Digest, OptOut, Recipient
@@ -215,7 +215,7 @@ def _digest_due(now: datetime) -> Any:
 
 
 def _ids(session: AsyncSession) -> Any:
-    return sql.in_bound_list(sql.dialect_of(session), Digest.id, "ids", BigInteger())
+    return claims.in_ids(session, Digest)
 
 
 async def _claim(
@@ -236,18 +236,8 @@ async def _claim(
     )
     if not ids:
         return None
-    claim_id = uuid.uuid4()
-    await session.execute(
-        update(Digest)
-        .where(_ids(session))
-        .values(
-            state=SENDING,
-            attempts=Digest.attempts + 1,
-            claimed_until=now + timedelta(seconds=settings.delivery_lease_seconds),
-            claim_id=claim_id,
-            first_attempt_at=func.coalesce(Digest.first_attempt_at, now),
-        ),
-        {"ids": ids},
+    claim_id = await claims.mark_claimed(
+        session, Digest, ids, lease_seconds=settings.delivery_lease_seconds, now=now
     )
     await _attach(session, ids, now)
     return claim_id, ids

@@ -34,7 +34,7 @@ from email.utils import parseaddr
 from typing import Any
 
 import httpx
-from sqlalchemy import BigInteger, and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import retry, sql
@@ -51,7 +51,7 @@ from app.editions.serve import (
 from app.employees.models import Employee
 from app.messages.locales import localize, preferences
 from app.messages.models import Message, Priority
-from app.receipts import digests, inbox, rules
+from app.receipts import claims, digests, inbox, rules
 from app.receipts.channels import chat, email
 from app.receipts.links import intranet_url, link_for
 from app.receipts.metrics import DELIVERY_LAG, SENT
@@ -103,9 +103,7 @@ class Claimed:
 
 
 def _by_ids(session: AsyncSession) -> Any:
-    """`deliveries.id` in the list bound as `ids`: one array parameter on PostgreSQL, so a
-    batch of any size is the same prepared statement."""
-    return sql.in_bound_list(sql.dialect_of(session), Delivery.id, "ids", BigInteger())
+    return claims.in_ids(session, Delivery)
 
 
 async def _due_ids(
@@ -148,18 +146,8 @@ async def claim(
             break
     if not ids:
         return None
-    claim_id = uuid.uuid4()
-    await session.execute(
-        update(Delivery)
-        .where(_by_ids(session))
-        .values(
-            state=SENDING,
-            attempts=Delivery.attempts + 1,
-            claimed_until=now + timedelta(seconds=settings.delivery_lease_seconds),
-            claim_id=claim_id,
-            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-        ),
-        {"ids": list(ids)},
+    claim_id = await claims.mark_claimed(
+        session, Delivery, list(ids), lease_seconds=settings.delivery_lease_seconds, now=now
     )
     return Claimed(claim_id, list(ids))
 
