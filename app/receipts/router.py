@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -36,6 +36,11 @@ messages_router = APIRouter(prefix="/v1/messages", tags=["messages"])
 # team channels messages are posted to: administered with the webhooks
 chat_router = APIRouter(prefix="/v1/chat-targets", tags=["webhooks"])
 CHAT_NOT_FOUND = {404: {"description": "No chat target with this id."}}
+# the channels that have delivery rows (the feed's are the recipient rows)
+SentChannel = Annotated[
+    Literal["email", "chat"] | None,
+    Query(description="`email` or `chat` (the feed's deliveries are the recipients)."),
+]
 # the tracked links of e-mails: public, answered with pages, never with JSON
 links_router = APIRouter(tags=["receipts"])
 # an employee's e-mails, and why any of them waits
@@ -162,6 +167,8 @@ async def list_recipients(
     operation_id="listMessageDeliveries",
     dependencies=[OwnMessage],
     summary="A message's e-mails and chat posts and where each stands",
+    description="The feed has no delivery rows: its deliveries are the message's recipients "
+    "(`GET /v1/messages/{message_id}/recipients`, with their read and acknowledgement state).",
     responses=NOT_FOUND,
 )
 async def list_deliveries(
@@ -169,11 +176,16 @@ async def list_deliveries(
     session: SessionDep,
     principal: ReceiptsRead,
     page: Pagination,
-    channel: Channel | None = None,
+    channel: SentChannel = None,
     state: DeliveryStateFilter | None = None,
 ) -> Page[DeliveryOut]:
     return await deliveries.list_deliveries(
-        session, principal, message_id=message_id, page=page, channel=channel, state=state
+        session,
+        principal,
+        message_id=message_id,
+        page=page,
+        channel=Channel(channel) if channel else None,
+        state=state,
     )
 
 

@@ -64,6 +64,11 @@ async def test_deliveries_list_filters_and_pages(world, smtp, send, client_for, 
     # unhappy paths
     bad = await reader.get(f"/v1/messages/{message_id}/deliveries", params={"state": "lost"})
     assert bad.status_code == 422
+    # the feed has no delivery rows: asking for them is an error that says where they are
+    feed = await reader.get(f"/v1/messages/{message_id}/deliveries", params={"channel": "feed"})
+    assert feed.status_code == 422
+    assert feed.headers["content-type"].startswith("application/problem+json")
+    assert [e["loc"] for e in feed.json()["errors"]] == ["query.channel"]
     assert (await reader.get(f"/v1/messages/{uuid.uuid4()}/deliveries")).status_code == 404
     writer = await client_for(Scope.MESSAGES_WRITE)
     assert (await writer.get(f"/v1/messages/{message_id}/deliveries")).status_code == 403
