@@ -220,12 +220,13 @@ class Recorder:
                             session, self.claim_id, batch, settings=self.settings, at=self.clock()
                         )
                 except Exception:
-                    # the leases run out and these are tried again: at least once
+                    # the leases run out and these are tried again: at least once (and a
+                    # closed recorder still stops: `close` must not wait for ever)
                     logger.exception("could not record %d deliveries", len(batch))
-                    continue
-                for outcome in batch:
-                    self.counts[outcome.result] += 1
-                    SENT.labels(channel=self.channel.value, result=outcome.result).inc()
+                else:
+                    for outcome in batch:
+                        self.counts[outcome.result] += 1
+                        SENT.labels(channel=self.channel.value, result=outcome.result).inc()
             if self._closed and not self._queue:
                 return
 

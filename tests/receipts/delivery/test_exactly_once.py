@@ -63,6 +63,22 @@ async def test_a_sender_that_died_mid_batch_leaves_its_claims_to_the_next(
     assert attempts == [2]  # the dead claim counted as an attempt
 
 
+class _FreezesWith:
+    """A sender's database: a transaction begun once `frozen` is set waits until `gone` is,
+    then fails (the process is no more: what it had not written is lost)."""
+
+    def __init__(self, db: Database, frozen: asyncio.Event, gone: asyncio.Event) -> None:
+        self._db, self._frozen, self._gone = db, frozen, gone
+
+    @contextlib.asynccontextmanager
+    async def session_scope(self, *, write: bool = True):
+        if self._frozen.is_set():
+            await self._gone.wait()
+            raise ConnectionError("the sender's process is gone")
+        async with self._db.session_scope(write=write) as session:
+            yield session
+
+
 async def test_a_sender_that_froze_mid_batch_resends_only_its_unrecorded_emails(
     world, smtp, send, app, settings
 ):
@@ -82,7 +98,7 @@ async def test_a_sender_that_froze_mid_batch_resends_only_its_unrecorded_emails(
     frozen = EmailSender(frozen_settings, Templates())
     real_send = frozen.pool.send
     sent = 0
-    froze = asyncio.Event()
+    froze, gone = asyncio.Event(), asyncio.Event()
     one_at_a_time = asyncio.Lock()
 
     async def send_then_freeze(sender: str, recipient: str, data: bytes):
@@ -96,12 +112,17 @@ async def test_a_sender_that_froze_mid_batch_resends_only_its_unrecorded_emails(
             return result
 
     frozen.pool.send = send_then_freeze  # type: ignore[method-assign]
-    task = asyncio.create_task(send_once(app.state.db, frozen_settings, frozen))
+    # a frozen process writes nothing more either: its recorder's transactions that begin
+    # after the freeze never do (not left to a timer that a slow machine can outrun)
+    task = asyncio.create_task(
+        send_once(_FreezesWith(app.state.db, froze, gone), frozen_settings, frozen)
+    )
     await froze.wait()
     try:
         later = utcnow() + timedelta(seconds=settings.delivery_lease_seconds + 1)
         assert await send(now=later) >= PEOPLE - 25
     finally:
+        gone.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -114,6 +135,50 @@ async def test_a_sender_that_froze_mid_batch_resends_only_its_unrecorded_emails(
     assert all(len(ids) == 2 and ids[0] == ids[1] for ids in twice.values())
     # 25 sent, at least 10 of them written: 5 (queuing) to 15 (and a group being written)
     assert 25 % every <= len(twice) <= 25 - every
+    async with world.db() as s:
+        states = dict(
+            (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+        )
+    assert states == {"sent": PEOPLE}
+
+
+async def test_a_sender_that_cannot_record_its_results_stops_and_loses_nothing(
+    world, smtp, send, app, settings
+):
+    """The database goes away after the claim: the batch still goes out, the sender's pass
+    ends (it does not wait for ever on results it cannot write), and the rows, still
+    `sending`, come back after the lease: sent again with the same Message-ID."""
+    await _publish(world)
+    lost, gone = asyncio.Event(), asyncio.Event()
+    gone.set()
+    sender = EmailSender(settings, Templates())
+    database = _FreezesWith(app.state.db, lost, gone)
+    real_claim_scope = database.session_scope
+
+    @contextlib.asynccontextmanager
+    async def claim_then_lose(*, write: bool = True):
+        async with real_claim_scope(write=write) as session:
+            yield session
+        lost.set()  # every transaction after the claim fails
+
+    database.session_scope = claim_then_lose  # type: ignore[method-assign]
+    try:
+        counts = await asyncio.wait_for(send_once(database, settings, sender), timeout=60)
+    finally:
+        await sender.close()
+    assert counts == {}  # nothing could be recorded
+    first = {r.rcpt_tos[0]: r.message["Message-ID"] for r in smtp.sink.received}
+    assert len(first) == PEOPLE
+    async with world.db() as s:
+        states = dict(
+            (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
+        )
+    assert states == {"sending": PEOPLE}
+
+    later = utcnow() + timedelta(seconds=settings.delivery_lease_seconds + 1)
+    assert await send(now=later) == PEOPLE
+    again = [r for r in smtp.sink.received if r.message["Message-ID"] in first.values()]
+    assert len(again) == 2 * PEOPLE  # each twice, the same e-mail
     async with world.db() as s:
         states = dict(
             (await s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))).all()
