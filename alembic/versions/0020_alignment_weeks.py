@@ -56,6 +56,8 @@ def upgrade() -> None:
         "alignment_weeks",
         ["span", "starts", "employee_id"],
         postgresql_include=list(COUNTS),
+        postgresql_where=sa.text("folded"),
+        sqlite_where=sa.text("folded"),
     )
     for statement in summary.create_sql(dialect):
         op.execute(statement)

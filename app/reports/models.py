@@ -51,15 +51,17 @@ alignment_weeks = Table(
         postgresql_where=text("folded"),
         sqlite_where=text("folded"),
     ),
-    # the report: the rows of one bucket, read from the index alone on PostgreSQL
+    # the report: the folded rows of one bucket, read from the index alone on PostgreSQL
     Index(
         "ix_alignment_weeks_span_starts",
         "span",
         "starts",
         "employee_id",
         postgresql_include=list(COUNTS),
+        postgresql_where=text("folded"),
+        sqlite_where=text("folded"),
     ),
-    # the fold pass: the rows appended since the last one
+    # the fold pass and the report: the (weekly) rows appended since the last fold
     Index(
         "ix_alignment_weeks_unfolded",
         "starts",

@@ -197,7 +197,7 @@ def _summarized(dialect: str, *, since: datetime, until: datetime):
     """Per employee, deliveries and pulse answers of the brand messages of `[since, until)`:
     the summary's buckets of the whole weeks inside, plus the recipient rows and answers of
     the messages published in the partial weeks at both ends."""
-    first, end = summary.monday_on_or_after(since), summary.monday_on_or_before(until)
+    first, end = summary.monday_on_or_after(since), summary.last_whole_week(until)
     conditions = message_conditions(dialect, since=since, until=until, tag=None)
     if first >= end:  # no whole week: the rows themselves
         return union_all(_deliveries(conditions, ()), _answers(conditions, ()))
