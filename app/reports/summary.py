@@ -1,9 +1,9 @@
 """The brand-alignment summary (`alignment_weeks`), kept exact by database triggers.
 
 **What it holds.** Per employee and *bucket* of weeks, the sums the brand-alignment report
-makes of that employee's recipient rows of the brand messages published in the bucket:
-deliveries, read, acknowledgement requested, acknowledged (of the current round), due and
-acknowledged on time. A bucket is `span` weeks (1, 2, 4 or 8) from a Monday (UTC), aligned
+makes of that employee's recipient rows and pulse answers of the brand messages published
+in the bucket: deliveries, read, acknowledgement requested, acknowledged (of the current
+round), due, acknowledged on time, pulse responses and their sum. A bucket is `span` weeks (1, 2, 4 or 8) from a Monday (UTC), aligned
 on 1970-01-05, so any run of whole weeks is a handful of buckets (`buckets`): a 90-day report
 reads about four rows per employee instead of 13 (one per week) or 22 (one per delivery).
 Each receipt is counted once in each of the four spans. Only messages that the report can
@@ -13,7 +13,7 @@ select count: a brand category (`BRAND_CATEGORIES`), published or archived — t
 **How it is kept.** By triggers, so that every write path is covered by construction:
 publication and late joiners (INSERT of recipient rows), feed and tracked-link reads, both
 acknowledgement paths including the one-statement CTE, editions (UPDATE of recipient rows),
-and the message-level changes — a new acknowledgement round (`acknowledgement_version`),
+pulse answers given or changed (`pulse_answers`), and the message-level changes — a new acknowledgement round (`acknowledgement_version`),
 archiving, a category or `requires_acknowledgement` edit, `published_at` — which add the
 difference over the message's recipient rows. Deleting a message (only drafts can be, and
 they count nothing) takes its share out before its rows go.
@@ -32,7 +32,9 @@ they count nothing) takes its share out before its rows go.
 Changing `BRAND_CATEGORIES` or which statuses count needs a migration that recreates the
 triggers (`drop_sql`, `create_sql`) and rebuilds the table (`DELETE`, `backfill_sql`). One
 statement that changed both a message and its recipient rows would be counted wrong (each
-trigger sees the other's change already made); none does.
+trigger sees the other's change already made); none does. On SQLite, a later migration
+that rebuilds `recipients`, `pulse_answers` or `messages` (Alembic's batch mode copies the
+table) drops their triggers: it must create them again (`create_sql`).
 """
 
 from datetime import UTC, date, datetime, time, timedelta
