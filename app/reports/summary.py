@@ -37,6 +37,7 @@ that rebuilds `recipients`, `pulse_answers` or `messages` (Alembic's batch mode 
 table) drops their triggers: it must create them again (`create_sql`).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -115,7 +116,7 @@ async def fold(session: AsyncSession) -> int:
     one per write (a fold costs ~35 µs per folded row and span, measured under load). Rows
     appended meanwhile are not seen and wait for the next pass; two passes at once each
     fold the rows they deleted. SQLite's triggers fold as they write. Returns rows folded."""
-    if sql.dialect_of(session) != sql.POSTGRESQL:
+    if not _SPELLING[sql.dialect_of(session)].statement_level:
         return 0
     result = await session.execute(text(FOLD_SQL), {"week": monday_on_or_before(utcnow())})
     return cast(CursorResult[Any], result).rowcount or 0
@@ -144,17 +145,44 @@ _MESSAGE_COLUMNS = (
     "requires_acknowledgement",
     "acknowledgement_version",
 )
-# days since EPOCH of the message's publication (UTC), and a bucket's first day from it
-_DAY = {
-    sql.POSTGRESQL: f"(m.published_at AT TIME ZONE 'UTC')::date - DATE '{_EPOCH}'",
-    sql.SQLITE: f"CAST(julianday(date(m.published_at)) - julianday('{_EPOCH}') AS INTEGER)",
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    """How one database spells the summary's SQL."""
+
+    day: str  # days since EPOCH of the message's publication (UTC)
+    starts: str  # a bucket's first day, from `c.day` and `s.span`
+    true: str
+    false: str
+    distinct: str
+    # PostgreSQL: statement-level triggers appending a week's rows, folded later; SQLite:
+    # row-level triggers adding into the folded rows, with this conflict clause
+    statement_level: bool
+    upsert: str
+
+
+_SPELLING = {
+    sql.POSTGRESQL: _Spelling(
+        day=f"(m.published_at AT TIME ZONE 'UTC')::date - DATE '{_EPOCH}'",
+        starts=f"DATE '{_EPOCH}' + c.day / (7 * s.span) * (7 * s.span)",
+        true="true",
+        false="false",
+        distinct="IS DISTINCT FROM",
+        statement_level=True,
+        upsert="",  # folded rows are only written by the backfill (into an empty table)
+    ),
+    sql.SQLITE: _Spelling(
+        day=f"CAST(julianday(date(m.published_at)) - julianday('{_EPOCH}') AS INTEGER)",
+        starts=f"date('{_EPOCH}', '+' || (c.day / (7 * s.span) * (7 * s.span)) || ' days')",
+        true="1",
+        false="0",
+        distinct="IS NOT",
+        statement_level=False,
+        upsert=" ON CONFLICT (employee_id, span, starts) WHERE folded DO UPDATE SET "
+        + ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTS),
+    ),
 }
-_STARTS = {
-    sql.POSTGRESQL: f"DATE '{_EPOCH}' + c.day / (7 * s.span) * (7 * s.span)",
-    sql.SQLITE: f"date('{_EPOCH}', '+' || (c.day / (7 * s.span) * (7 * s.span)) || ' days')",
-}
-_TRUE = {sql.POSTGRESQL: "true", sql.SQLITE: "1"}
-_FALSE = {sql.POSTGRESQL: "false", sql.SQLITE: "0"}
 
 
 def _row(record: str, columns: tuple[str, ...]) -> str:
@@ -178,7 +206,7 @@ def _contributions(dialect: str, recipients: str, messages: str, sign: int) -> s
         for flag, name in zip(flags, COUNTS, strict=False)
     )
     return (
-        f"SELECT r.employee_id AS employee_id, {_DAY[dialect]} AS day, {counts}, "
+        f"SELECT r.employee_id AS employee_id, {_SPELLING[dialect].day} AS day, {counts}, "
         f"0 AS pulse_responses, 0 AS pulse_sum "
         f"FROM {recipients} AS r JOIN {messages} AS m ON m.id = r.message_id "
         f"WHERE m.category IN ({_CATEGORIES}) AND m.status IN ({_STATUSES})"
@@ -189,7 +217,7 @@ def _answers(dialect: str, answers: str, messages: str, sign: int) -> str:
     """What each pulse answer to a counted message adds (or, `sign` -1, takes away)."""
     zeros = ", ".join(f"0 AS {name}" for name in COUNTS[:6])
     return (
-        f"SELECT a.employee_id AS employee_id, {_DAY[dialect]} AS day, {zeros}, "
+        f"SELECT a.employee_id AS employee_id, {_SPELLING[dialect].day} AS day, {zeros}, "
         f"{sign} AS pulse_responses, {sign} * a.score AS pulse_sum "
         f"FROM {answers} AS a JOIN {messages} AS m ON m.id = a.message_id "
         f"WHERE m.category IN ({_CATEGORIES}) AND m.status IN ({_STATUSES})"
@@ -206,23 +234,18 @@ def _add(dialect: str, parts: list[str], *, folded: bool) -> str:
     into the folded rows of every span (SQLite's triggers, the backfill on an empty table),
     or appended as unfolded rows of the week alone (PostgreSQL's triggers: `fold` adds them
     into every span, so a publication writes one row per recipient, not four)."""
+    spelling = _SPELLING[dialect]
     sums = ", ".join(f"sum(c.{name})" for name in COUNTS)
     nonzero = " OR ".join(f"sum(c.{name}) <> 0" for name in COUNTS)
-    starts = _STARTS[dialect]
     statement = (
         f"INSERT INTO alignment_weeks (employee_id, span, starts, folded, {_COUNTS}) "
-        f"SELECT c.employee_id, s.span, {starts}, "
-        f"{_TRUE[dialect] if folded else _FALSE[dialect]}, {sums} "
+        f"SELECT c.employee_id, s.span, {spelling.starts}, "
+        f"{spelling.true if folded else spelling.false}, {sums} "
         f"FROM ({' UNION ALL '.join(parts)}) AS c "
         f"CROSS JOIN ({_SPANS if folded else 'SELECT 1 AS span'}) AS s "
-        f"WHERE true GROUP BY c.employee_id, s.span, {starts} HAVING {nonzero}"
+        f"WHERE true GROUP BY c.employee_id, s.span, {spelling.starts} HAVING {nonzero}"
     )
-    if folded and dialect == sql.SQLITE:
-        statement += (
-            " ON CONFLICT (employee_id, span, starts) WHERE folded DO UPDATE SET "
-            + ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTS)
-        )
-    return statement
+    return statement + spelling.upsert if folded else statement
 
 
 def backfill_sql(dialect: str) -> str:
@@ -243,7 +266,7 @@ FOLD_SQL = (
     f"WITH gone AS (DELETE FROM alignment_weeks WHERE NOT folded AND starts < :week "
     f"RETURNING employee_id, starts - DATE '{_EPOCH}' AS day, {_COUNTS}) "
     f"INSERT INTO alignment_weeks (employee_id, span, starts, folded, {_COUNTS}) "
-    f"SELECT c.employee_id, s.span, {_STARTS[sql.POSTGRESQL]} AS starts, true, "
+    f"SELECT c.employee_id, s.span, {_SPELLING[sql.POSTGRESQL].starts} AS starts, true, "
     + ", ".join(f"sum(c.{name})" for name in COUNTS)
     + f" FROM gone AS c CROSS JOIN ({_SPANS}) AS s GROUP BY c.employee_id, s.span, starts "
     "ORDER BY c.employee_id, s.span, starts "
@@ -254,7 +277,26 @@ FOLD_SQL = (
 _SOURCES = {"recipients": "recipients", "pulse_answers": "answers"}
 _ANSWER_COLUMNS = ("message_id", "employee_id", "score")
 _COLUMNS = {"recipients": _RECIPIENT_COLUMNS, "pulse_answers": _ANSWER_COLUMNS}
-_MESSAGE_FIELDS = [c for c in _MESSAGE_COLUMNS if c != "id"]
+
+
+def _counted(record: str) -> str:
+    return f"({record}.category IN ({_CATEGORIES}) AND {record}.status IN ({_STATUSES}))"
+
+
+def _message_changed(distinct: str) -> str:
+    """A message change the summary must follow: it counts before or after, and it starts or
+    stops counting, or what its rows add changes (archiving a brand message changes nothing,
+    nor does any change of a message that never counts)."""
+    values = " OR ".join(
+        f"OLD.{c} {distinct} NEW.{c}"
+        for c in ("published_at", "requires_acknowledgement", "acknowledgement_version")
+    )
+    return (
+        f"({_counted('OLD')} OR {_counted('NEW')}) "
+        f"AND ({_counted('OLD')} {distinct} {_counted('NEW')} OR {values})"
+    )
+
+
 # a message trigger's statement: the message's rows of both sources, with NEW (+) and OLD (-)
 _MESSAGE_PARTS = {
     "changed": [(t, record, sign) for t in _SOURCES for record, sign in (("NEW", 1), ("OLD", -1))],
@@ -264,10 +306,10 @@ _MESSAGE_PARTS = {
 
 def _triggers(dialect: str) -> list[tuple[str, str, str, list[str]]]:
     """Every trigger: (name, table, event and level, the contributions its statement adds)."""
-    postgres = dialect == sql.POSTGRESQL
+    spelling = _SPELLING[dialect]
     out = []
     for table, short in _SOURCES.items():
-        if postgres:  # statement-level, over the transition tables
+        if spelling.statement_level:  # over the transition tables
             new_rows, old_rows = "new_rows", "old_rows"
             refs = {
                 "INSERT": "REFERENCING NEW TABLE AS new_rows",
@@ -275,7 +317,7 @@ def _triggers(dialect: str) -> list[tuple[str, str, str, list[str]]]:
                 "DELETE": "REFERENCING OLD TABLE AS old_rows",
             }
             level = {event: f"{ref} FOR EACH STATEMENT" for event, ref in refs.items()}
-        else:  # row-level, over the NEW and OLD records
+        else:  # each row, over the NEW and OLD records
             new_rows, old_rows = _row("NEW", _COLUMNS[table]), _row("OLD", _COLUMNS[table])
             level = dict.fromkeys(("INSERT", "UPDATE", "DELETE"), "FOR EACH ROW")
         changes = {
@@ -292,8 +334,7 @@ def _triggers(dialect: str) -> list[tuple[str, str, str, list[str]]]:
                     [_part(dialect, table, r, "messages", sign) for r, sign in rows],
                 )
             )
-    distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
-    changed = " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _MESSAGE_FIELDS)
+    changed = _message_changed(spelling.distinct)
     events = {
         "changed": f"AFTER UPDATE ON messages FOR EACH ROW WHEN ({changed})",
         # before its rows go (the cascade), while they can still be read
@@ -318,7 +359,7 @@ def create_sql(dialect: str) -> list[str]:
     """The triggers (and on PostgreSQL their functions) that keep the summary."""
     out = []
     for name, _table, event, parts in _triggers(dialect):
-        if dialect == sql.POSTGRESQL:
+        if _SPELLING[dialect].statement_level:  # PostgreSQL: a function per trigger
             insert = _add(dialect, parts, folded=False)
             returned = "OLD" if event.startswith("BEFORE") else "NULL"
             out.append(
@@ -335,7 +376,7 @@ def create_sql(dialect: str) -> list[str]:
 
 def drop_sql(dialect: str) -> list[str]:
     triggers = _triggers(dialect)
-    if dialect == sql.POSTGRESQL:
+    if _SPELLING[dialect].statement_level:
         return [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, *_ in triggers] + [
             f"DROP FUNCTION IF EXISTS {name}()" for name, *_ in triggers
         ]
