@@ -1,5 +1,5 @@
 """The brand-alignment report on a kept data set: from the summary (`alignment_weeks`) against
-the recipient rows (the statement before the summary), interleaved, in-process, p50.
+the recipient rows (the statement and settings before the summary), interleaved, in-process.
 
     .venv/bin/python bench/alignment.py DATABASE [--calls 7] [--days 90] [--group-by department]
 
@@ -49,13 +49,22 @@ async def main() -> None:
     since = until - timedelta(days=args.days)
     full = reports.alignment_statement
 
+    set_local = reports.sql.set_local
+
     def recipients_only(*a, **kw):  # the statement as it was: every row from `recipients`
         return full(*a, **kw | {"summarized": False})
 
+    async def jit_as_before(session, **settings):  # and PostgreSQL's JIT left on, as it was
+        settings.pop("jit", None)
+        await set_local(session, **settings)
+
     async def report(summarized: bool):
         started = time.perf_counter()
-        with mock.patch.object(
-            reports, "alignment_statement", full if summarized else recipients_only
+        with (
+            mock.patch.object(
+                reports, "alignment_statement", full if summarized else recipients_only
+            ),
+            mock.patch.object(reports.sql, "set_local", set_local if summarized else jit_as_before),
         ):
             async with db.session_scope(write=False) as session:
                 out = await reports.brand_alignment(
