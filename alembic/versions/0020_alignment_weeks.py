@@ -45,7 +45,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_alignment_weeks_unfolded",
         "alignment_weeks",
-        ["starts"],
+        ["starts", "employee_id"],
         postgresql_where=sa.text("NOT folded"),
         sqlite_where=sa.text("NOT folded"),
     )

@@ -65,6 +65,7 @@ alignment_weeks = Table(
     Index(
         "ix_alignment_weeks_unfolded",
         "starts",
+        "employee_id",
         postgresql_where=text("NOT folded"),
         sqlite_where=text("NOT folded"),
     ),

@@ -67,8 +67,15 @@ async def _same(db, step: str, folds: list[int] | None = None) -> dict:
         db, summarized=False, group_by=Employee.country
     ), step
     async with db() as s, s.begin():
-        folded = await summary.fold(s)
+        folded = await summary.fold(s)  # one pass: a few rows (FOLD_BATCH is small here)
     if sql.dialect_of(s) == sql.POSTGRESQL:
+        assert await _figures(db, summarized=True) == full, f"{step}, part folded"
+        while True:
+            async with db() as s, s.begin():
+                more = await summary.fold(s)
+            if not more:
+                break
+            folded += more
         assert await _figures(db, summarized=True) == full, f"{step}, folded ({folded} rows)"
         folds.append(folded)
         async with db() as s:  # what is left unfolded: the current week's rows only
@@ -96,8 +103,9 @@ async def _publish(world: World, everyone: str, days_ago: float, **fields) -> st
 
 
 async def test_the_summary_gives_the_figures_of_the_recipient_rows(
-    world: World, everyone, db, anon, admin
+    world: World, everyone, db, anon, admin, monkeypatch
 ):
+    monkeypatch.setattr(summary, "FOLD_BATCH", 5)  # PostgreSQL: several passes per step
     for x, dept, country in [
         ("S1", "Sales", "ES"),
         ("S2", "Sales", "ES"),
