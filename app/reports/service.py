@@ -99,25 +99,7 @@ def alignment_statement(
     served = (text.label("text"),) if by_edition else ()
     if summarized:
         assert tag is None and not by_edition, "the summary keeps neither tags nor editions"
-        rows = _summarized(dialect, since=since, until=until).subquery("receipts")
-        # joined to the employees before the per-employee sums: PostgreSQL cannot estimate
-        # how many employees a union yields (200, it guesses) and would look 100,000 of
-        # them up one by one (0.2 to 0.6 s measured), where it hashes them for this join
-        sums = [func.sum(rows.c[name]).label(name) for name in COUNTS]
-        per_employee = (
-            select(unit.label("unit"), *sums)
-            .join(Employee, Employee.id == rows.c.employee_id)
-            .group_by(rows.c.employee_id, unit)
-        )
-        if among is not None:
-            per_employee = per_employee.where(among)
-        e = per_employee.subquery("per_employee").c
-        return select(
-            e.unit,
-            count_when(e.deliveries > 0).label("recipients"),
-            count_when(e.pulse_responses > 0).label("pulse_respondents"),
-            *(func.sum(e[name]).label(name) for name in FIELDS[2:]),
-        ).group_by(e.unit)
+        return _summarized_per_unit(dialect, since=since, until=until, unit=unit, among=among)
     deliveries = _deliveries(conditions, served)
     answers = _answers(conditions, served)
     if by_edition:
@@ -156,6 +138,29 @@ def _per_unit(per_employee, unit, among: ColumnElement[bool] | None):
     )
     # a scoped principal's unit (`app.editors.access`): only its employees are counted
     return stmt if among is None else stmt.where(among)
+
+
+def _summarized_per_unit(dialect: str, *, since: datetime, until: datetime, unit, among):
+    """`alignment_statement` from the summary: its rows (`_summarized`) added up per
+    employee, then per unit. Joined to the employees before the per-employee sums:
+    PostgreSQL cannot estimate how many employees a union yields (200, it guesses) and
+    would look 100,000 of them up one by one (0.2 to 0.6 s measured), where it hashes them
+    for this join."""
+    rows = _summarized(dialect, since=since, until=until).subquery("receipts")
+    per_employee = (
+        select(unit.label("unit"), *(func.sum(rows.c[name]).label(name) for name in COUNTS))
+        .join(Employee, Employee.id == rows.c.employee_id)
+        .group_by(rows.c.employee_id, unit)
+    )
+    if among is not None:  # a scoped principal's unit: only its employees are counted
+        per_employee = per_employee.where(among)
+    e = per_employee.subquery("per_employee").c
+    return select(
+        e.unit,
+        count_when(e.deliveries > 0).label("recipients"),
+        count_when(e.pulse_responses > 0).label("pulse_respondents"),
+        *(func.sum(e[name]).label(name) for name in FIELDS[2:]),
+    ).group_by(e.unit)
 
 
 def _counts():
