@@ -982,6 +982,7 @@ async def alignment_figures(
         async with bare_conn.transaction():
             await bare_conn.execute(f"SET LOCAL work_mem = '{reports.REPORT_WORK_MEM}'")
             await bare_conn.execute("SET LOCAL jit = off")  # as the service does
+            await bare_conn.execute("SET LOCAL enable_nestloop = off")
             await bare_conn.fetch(sql, *params)
 
     async def http() -> None:
