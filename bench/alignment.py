@@ -54,8 +54,9 @@ async def main() -> None:
     def recipients_only(*a, **kw):  # the statement as it was: every row from `recipients`
         return full(*a, **kw | {"summarized": False})
 
-    async def jit_as_before(session, **settings):  # and PostgreSQL's JIT left on, as it was
+    async def settings_as_before(session, **settings):  # JIT and nested loops as they were
         settings.pop("jit", None)
+        settings.pop("enable_nestloop", None)
         await set_local(session, **settings)
 
     async def report(summarized: bool):
@@ -64,7 +65,9 @@ async def main() -> None:
             mock.patch.object(
                 reports, "alignment_statement", full if summarized else recipients_only
             ),
-            mock.patch.object(reports.sql, "set_local", set_local if summarized else jit_as_before),
+            mock.patch.object(
+                reports.sql, "set_local", set_local if summarized else settings_as_before
+            ),
         ):
             async with db.session_scope(write=False) as session:
                 out = await reports.brand_alignment(
