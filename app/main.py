@@ -46,6 +46,7 @@ from app.receipts.router import reports_router as receipts_reports_router
 from app.receipts.router import router as receipts_router
 from app.receipts.sender import sender_job
 from app.reports.router import router as reports_router
+from app.reports.summary import fold as fold_alignment
 from app.scim.http import install_scim_errors
 from app.scim.router import router as scim_router
 from app.tokens.router import router as tokens_router
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scheduler.add("publish-due", message_lifecycle_job)
         app.state.scheduler.add("due-reminders", due_reminders_job(settings))
         app.state.scheduler.add("idempotency-keys", purge_expired_keys)
+        app.state.scheduler.add("alignment-fold", fold_alignment)
         app.state.scheduler.add("deliveries-send", sender_job(app.state.db, settings))
         # after the jobs that emit events, so a pass delivers what it produced
         app.state.scheduler.add("webhooks-dispatch", dispatch_job(app.state.db, settings))

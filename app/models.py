@@ -28,6 +28,7 @@ from app.receipts.models import (
     OptOut,
     Recipient,
 )
+from app.reports.models import alignment_weeks
 from app.tokens.models import ApiToken
 from app.webhooks.models import OutboxEvent, Webhook, WebhookDelivery
 
@@ -67,4 +68,5 @@ __all__ = [
     "ShareClickKey",
     "Webhook",
     "WebhookDelivery",
+    "alignment_weeks",
 ]

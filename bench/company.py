@@ -962,7 +962,12 @@ async def alignment_figures(
     until = utcnow()
     since = until - reports.DEFAULT_PERIOD
     stmt = reports.alignment_statement(
-        "postgresql", since=since, until=until, tag=None, unit=Employee.department
+        "postgresql",
+        since=since,
+        until=until,
+        tag=None,
+        unit=Employee.department,
+        summarized=True,  # what the service runs: the summary's weeks, the edges' rows
     )
     sql, params = compiled(stmt)
     messages = await bare_conn.fetchval(
@@ -976,6 +981,8 @@ async def alignment_figures(
     async def bare() -> None:
         async with bare_conn.transaction():
             await bare_conn.execute(f"SET LOCAL work_mem = '{reports.REPORT_WORK_MEM}'")
+            await bare_conn.execute("SET LOCAL jit = off")  # as the service does
+            await bare_conn.execute("SET LOCAL enable_nestloop = off")
             await bare_conn.fetch(sql, *params)
 
     async def http() -> None:

@@ -209,6 +209,7 @@ async def test_app_registers_its_periodic_jobs(app):
         "publish-due",
         "due-reminders",
         "idempotency-keys",
+        "alignment-fold",
         "deliveries-send",
         "webhooks-dispatch",
     ]
