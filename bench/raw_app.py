@@ -213,6 +213,10 @@ async def acknowledge(message_id: uuid.UUID, request: Request) -> Response:
             "delivered_id": message_id,
             "now": now,
             "revision": content.revision,
+            # the bench's messages have no quiz and its employees no edition: HQ's text
+            "quiz_ok": content.quiz is None,
+            "edition": None,
+            "edition_revision": None,
             **{f"new_{k}": v for k, v in new.items()},
             **{f"audit_{k}": v for k, v in acks._audit_of(principal, new).items()},
             **emit_params(data=acks._event_of(principal, new), message_id=message_id, now=now),
