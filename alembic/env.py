@@ -27,7 +27,9 @@ def _configure(connection: Connection) -> None:
 
 async def _run() -> None:
     url = config.attributes.get("database_url") or Settings().database_url
-    engine = create_engine(Settings(database_url=url))
+    # no statement timeout: a backfill over millions of rows takes minutes (0020 at a million
+    # employees), and a migration cut short is rolled back only to be started again
+    engine = create_engine(Settings(database_url=url), command_timeout=None)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)

@@ -114,7 +114,11 @@ def redacted_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def create_engine(settings: Settings | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings | None = None, *, command_timeout: float | None = 60
+) -> AsyncEngine:
+    """The service's engine; `command_timeout` (PostgreSQL, seconds) bounds each statement:
+    None for migrations, whose backfills run as long as the company's data needs."""
     settings = settings or get_settings()
     url = async_url(settings.database_url)
     # hide_parameters: an error's text (a log line, a traceback) shows the SQL without the
@@ -132,7 +136,7 @@ def create_engine(settings: Settings | None = None) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": settings.database_timeout_seconds,
-            "command_timeout": 60,
+            "command_timeout": command_timeout,
             # No JIT: it compiled the 100,000-recipient stats query for 60 to 80 ms, longer
             # than the query itself runs (bench/RESULTS.md); no query here runs long enough
             # to win it back.

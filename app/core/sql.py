@@ -219,7 +219,8 @@ def in_few(dialect: str, column: Any, ids: Any) -> ColumnElement[bool]:
     if dialect == POSTGRESQL:
         condition: ColumnElement[bool] = column == any_(func.array(ids.scalar_subquery()))
         return condition
-    return column.in_(ids)
+    looked_up: ColumnElement[bool] = column.in_(ids)
+    return looked_up
 
 
 def not_in_values(dialect: str, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
