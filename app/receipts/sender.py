@@ -359,17 +359,18 @@ class EmailItem:
 
 async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime) -> list[EmailItem]:
     """The claimed e-mails with what sending them needs: recipient, message, opt-out."""
+    batch = claims.batch_of(session, Delivery, Delivery.claim_id == claimed.claim_id)
     opted_out = exists().where(
-        OptOut.employee_id == Delivery.employee_id, OptOut.channel == Channel.EMAIL.value
+        OptOut.employee_id == batch.employee_id, OptOut.channel == Channel.EMAIL.value
     )
     rows = (
         await session.execute(
             select(
-                Delivery.id,
-                Delivery.attempts,
-                Delivery.first_attempt_at,
-                Delivery.message_id,
-                Delivery.employee_id,
+                batch.id,
+                batch.attempts,
+                batch.first_attempt_at,
+                batch.message_id,
+                batch.employee_id,
                 Employee.external_id,
                 Employee.email,
                 Employee.display_name,
@@ -379,18 +380,18 @@ async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime)
                 rules.live(now).label("live"),
                 *EDITION_COLUMNS,
             )
-            .join(Message, Message.id == Delivery.message_id)
-            .outerjoin(Employee, Employee.id == Delivery.employee_id)
+            .select_from(batch)
+            .join(Message, Message.id == batch.message_id)
+            .outerjoin(Employee, Employee.id == batch.employee_id)
             .outerjoin(
                 Recipient,
                 and_(
-                    Recipient.message_id == Delivery.message_id,
-                    Recipient.employee_id == Delivery.employee_id,
+                    Recipient.message_id == batch.message_id,
+                    Recipient.employee_id == batch.employee_id,
                 ),
             )
             .outerjoin(EDITIONS_TABLE, served_edition_on(Recipient.edition_id))
-            .where(_by_ids(session), Delivery.claim_id == claimed.claim_id)
-            .order_by(Delivery.id),
+            .order_by(batch.id),
             {"ids": claimed.ids},
         )
     ).all()
