@@ -1,6 +1,6 @@
 """The sender job: claims due deliveries, sends them, records what happened.
 
-One pass (`send_once`), per channel:
+One batch (`send_once`), per channel:
 1. A short claim transaction marks up to `delivery_batch_size` due rows `sending`, with a
    lease (`claimed_until`) and the claim's id (`claim_id`); on PostgreSQL the rows are picked
    with `FOR UPDATE SKIP LOCKED`, so senders in several replicas split the work. Rows whose
@@ -17,8 +17,12 @@ One pass (`send_once`), per channel:
    back-off (a 4xx reply, an unreachable server); or `failed` (a 5xx reply, or when the next
    try would fall past `delivery_retry_hours` after the first), with a `delivery.failed` event.
 
-When the SMTP server cannot be reached, the rest of the batch is given back unattempted
-instead of each e-mail failing on its own.
+E-mails go batch after batch (`send_emails`), pipelined: batch k+1 is claimed and loaded while
+batch k is being sent, so the connections do not wait for the claim; within a batch, workers
+compose an e-mail while the others are on the wire. When the SMTP server cannot be reached,
+the rest of the batch, and the batch claimed meanwhile, are given back unattempted (their
+attempt not counted) instead of each e-mail failing on its own; so is the batch claimed
+meanwhile when the pass's time (`delivery_pass_seconds`) is up.
 """
 
 import asyncio
