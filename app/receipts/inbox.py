@@ -47,6 +47,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,7 +61,7 @@ from app.messages.models import Message, Priority
 from app.preferences.models import EmployeePreference
 from app.preferences.schemas import DigestFrequency
 from app.preferences.service import Effective, resolve
-from app.receipts import rules
+from app.receipts import claims, rules
 from app.receipts.models import Channel, Delivery, DeliveryState, OptOut, Recipient
 
 WINDOW = timedelta(days=7)
@@ -70,6 +71,9 @@ SENDING = DeliveryState.SENDING.value
 COUNTED = (Priority.NORMAL.value, Priority.IMPORTANT.value)
 _D = Delivery.__table__
 _INSERT = sql.insert_ignore(_D)
+# the rows the partial index `ix_deliveries_held` holds, spelled as it is: a bound `state`
+# makes the prepared statement's generic plan read the whole table instead
+IS_HELD = text("deliveries.state = 'held'")
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ async def release(session: AsyncSession, *, now: datetime) -> None:
     await session.execute(
         update(Delivery)
         .where(
-            Delivery.state == HELD,
+            IS_HELD,
             Delivery.not_before <= now,
             Delivery.digest_period.is_(None),
             Delivery.channel == Channel.EMAIL.value,
@@ -195,21 +199,22 @@ def _by_ids(session: AsyncSession) -> Any:
 
 async def _facts(session: AsyncSession, settings: Settings, ids: Sequence[int]) -> list[Any]:
     recipients = Recipient.__table__.c
+    batch = claims.batch_of(session, Delivery)
     done = or_(
         and_(Message.requires_acknowledgement.is_(False), recipients.read_at.is_not(None)),
         and_(Message.requires_acknowledgement.is_(True), rules.acknowledged()),
     )
     opted_out = exists().where(
-        OptOut.employee_id == Delivery.employee_id, OptOut.channel == Channel.EMAIL.value
+        OptOut.employee_id == batch.employee_id, OptOut.channel == Channel.EMAIL.value
     )
     return list(
         (
             await session.execute(
                 select(
-                    Delivery.id,
-                    Delivery.employee_id,
-                    Delivery.round,
-                    Delivery.not_before,
+                    batch.id,
+                    batch.employee_id,
+                    batch.round,
+                    batch.not_before,
                     Message.priority,
                     Message.category,
                     Message.requires_acknowledgement,
@@ -222,21 +227,21 @@ async def _facts(session: AsyncSession, settings: Settings, ids: Sequence[int]) 
                     opted_out.label("unsubscribed"),
                     *(c.label(f"p_{c.name}") for c in EmployeePreference.__table__.c),
                 )
-                .join(Message, Message.id == Delivery.message_id)
-                .outerjoin(Employee, Employee.id == Delivery.employee_id)
+                .select_from(batch)
+                .join(Message, Message.id == batch.message_id)
+                .outerjoin(Employee, Employee.id == batch.employee_id)
                 .outerjoin(
                     EmployeePreference.__table__,
-                    EmployeePreference.employee_id == Delivery.employee_id,
+                    EmployeePreference.employee_id == batch.employee_id,
                 )
                 .outerjoin(
                     Recipient.__table__,
                     and_(
-                        recipients.message_id == Delivery.message_id,
-                        recipients.employee_id == Delivery.employee_id,
+                        recipients.message_id == batch.message_id,
+                        recipients.employee_id == batch.employee_id,
                     ),
                 )
-                .where(_by_ids(session))
-                .order_by(Delivery.employee_id, Delivery.not_before, Delivery.id),
+                .order_by(batch.employee_id, batch.not_before, batch.id),
                 {"ids": list(ids)},
             )
         ).all()
@@ -251,27 +256,35 @@ async def _counted(
     if not employee_ids:
         return {}
     dialect = sql.dialect_of(session)
+    # the employees' e-mails first (by `ix_deliveries_employee_id_sent_at`), then their
+    # messages: joined the other way round, the planner may read every delivery of a message
+    # to find a batch's employees among them (see `claims.batch_of`)
+    theirs = (
+        select(Delivery.message_id, Delivery.employee_id, Delivery.sent_at)
+        .where(
+            sql.in_bound_list(dialect, Delivery.employee_id, "employees", Uuid()),
+            Delivery.channel == Channel.EMAIL.value,
+            or_(
+                and_(
+                    Delivery.state == DeliveryState.SENT.value,
+                    Delivery.sent_at > now - WINDOW,
+                ),
+                and_(
+                    Delivery.state == SENDING,
+                    Delivery.claimed_until > now,
+                    ~_by_ids(session),
+                ),
+            ),
+        )
+        .cte("theirs")
+        .prefix_with("MATERIALIZED")
+    )
     rows = (
         await session.execute(
-            select(Delivery.employee_id, func.count(), func.min(Delivery.sent_at))
-            .join(Message, Message.id == Delivery.message_id)
-            .where(
-                sql.in_bound_list(dialect, Delivery.employee_id, "employees", Uuid()),
-                Delivery.channel == Channel.EMAIL.value,
-                Message.priority.in_(COUNTED),
-                or_(
-                    and_(
-                        Delivery.state == DeliveryState.SENT.value,
-                        Delivery.sent_at > now - WINDOW,
-                    ),
-                    and_(
-                        Delivery.state == SENDING,
-                        Delivery.claimed_until > now,
-                        ~_by_ids(session),
-                    ),
-                ),
-            )
-            .group_by(Delivery.employee_id),
+            select(theirs.c.employee_id, func.count(), func.min(theirs.c.sent_at))
+            .join(Message, Message.id == theirs.c.message_id)
+            .where(Message.priority.in_(COUNTED))
+            .group_by(theirs.c.employee_id),
             {"employees": list(employee_ids), "ids": list(ids)},
         )
     ).all()

@@ -1,6 +1,6 @@
 """The sender job: claims due deliveries, sends them, records what happened.
 
-One pass (`send_once`), per channel:
+One batch (`send_once`), per channel:
 1. A short claim transaction marks up to `delivery_batch_size` due rows `sending`, with a
    lease (`claimed_until`) and the claim's id (`claim_id`); on PostgreSQL the rows are picked
    with `FOR UPDATE SKIP LOCKED`, so senders in several replicas split the work. Rows whose
@@ -17,8 +17,12 @@ One pass (`send_once`), per channel:
    back-off (a 4xx reply, an unreachable server); or `failed` (a 5xx reply, or when the next
    try would fall past `delivery_retry_hours` after the first), with a `delivery.failed` event.
 
-When the SMTP server cannot be reached, the rest of the batch is given back unattempted
-instead of each e-mail failing on its own.
+E-mails go batch after batch (`send_emails`), pipelined: batch k+1 is claimed and loaded while
+batch k is being sent, so the connections do not wait for the claim; within a batch, workers
+compose an e-mail while the others are on the wire. When the SMTP server cannot be reached,
+the rest of the batch, and the batch claimed meanwhile, are given back unattempted (their
+attempt not counted) instead of each e-mail failing on its own; so is the batch claimed
+meanwhile when the pass's time (`delivery_pass_seconds`) is up.
 """
 
 import asyncio
@@ -34,7 +38,7 @@ from email.utils import parseaddr
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, case, exists, func, null, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import retry, sql
@@ -287,7 +291,14 @@ async def record(
         elif key[0] == "cancelled":
             values = {"state": DeliveryState.CANCELLED.value, "reason": key[1]}
         else:  # given back unattempted: this attempt does not count
-            values = {"state": PLANNED, "attempts": Delivery.attempts - 1}
+            values = {
+                "state": PLANNED,
+                "attempts": Delivery.attempts - 1,
+                # the first attempt still to come: the retry period starts then
+                "first_attempt_at": case(
+                    (Delivery.attempts <= 1, null()), else_=Delivery.first_attempt_at
+                ),
+            }
         await session.execute(
             update(Delivery).where(mine, _by_ids(session)).values(**values, **done),
             {"ids": ids},
@@ -360,17 +371,18 @@ class EmailItem:
 
 async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime) -> list[EmailItem]:
     """The claimed e-mails with what sending them needs: recipient, message, opt-out."""
+    batch = claims.batch_of(session, Delivery, Delivery.claim_id == claimed.claim_id)
     opted_out = exists().where(
-        OptOut.employee_id == Delivery.employee_id, OptOut.channel == Channel.EMAIL.value
+        OptOut.employee_id == batch.employee_id, OptOut.channel == Channel.EMAIL.value
     )
     rows = (
         await session.execute(
             select(
-                Delivery.id,
-                Delivery.attempts,
-                Delivery.first_attempt_at,
-                Delivery.message_id,
-                Delivery.employee_id,
+                batch.id,
+                batch.attempts,
+                batch.first_attempt_at,
+                batch.message_id,
+                batch.employee_id,
                 Employee.external_id,
                 Employee.email,
                 Employee.display_name,
@@ -380,18 +392,18 @@ async def email_items(session: AsyncSession, claimed: Claimed, *, now: datetime)
                 rules.live(now).label("live"),
                 *EDITION_COLUMNS,
             )
-            .join(Message, Message.id == Delivery.message_id)
-            .outerjoin(Employee, Employee.id == Delivery.employee_id)
+            .select_from(batch)
+            .join(Message, Message.id == batch.message_id)
+            .outerjoin(Employee, Employee.id == batch.employee_id)
             .outerjoin(
                 Recipient,
                 and_(
-                    Recipient.message_id == Delivery.message_id,
-                    Recipient.employee_id == Delivery.employee_id,
+                    Recipient.message_id == batch.message_id,
+                    Recipient.employee_id == batch.employee_id,
                 ),
             )
             .outerjoin(EDITIONS_TABLE, served_edition_on(Recipient.edition_id))
-            .where(_by_ids(session), Delivery.claim_id == claimed.claim_id)
-            .order_by(Delivery.id),
+            .order_by(batch.id),
             {"ids": claimed.ids},
         )
     ).all()
@@ -484,9 +496,14 @@ class EmailSender:
         )
         return data, template.locale
 
-    async def send_batch(self, items: list[EmailItem], recorder: Recorder, now: datetime) -> None:
+    async def send_batch(self, items: list[EmailItem], recorder: Recorder, now: datetime) -> bool:
+        """Send `items`, handing each outcome to `recorder`; True when the server could not be
+        reached (the e-mails not yet tried are then given back, `released`). Twice as many
+        workers as connections each compose an e-mail, then wait for a connection: one is
+        composed while the others are on the wire, rather than all of the batch first."""
         date = email.smtp_date()
         unreachable = False
+        queue = iter(items)
 
         async def _one(item: EmailItem) -> None:
             nonlocal unreachable
@@ -518,7 +535,13 @@ class EmailSender:
                 )
             recorder.add(outcome)
 
-        await asyncio.gather(*(_one(item) for item in items))
+        async def _worker() -> None:
+            for item in queue:
+                await _one(item)
+
+        workers = min(len(items), 2 * self.settings.smtp_max_connections)
+        await asyncio.gather(*(_worker() for _ in range(workers)))
+        return unreachable
 
     async def close(self) -> None:
         await self.pool.close()
@@ -655,6 +678,60 @@ async def post_once(
 # --- the job -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A claimed batch of e-mails with what sending them needs, and the moment of its claim
+    (`now`, on the clock or the one a test gave; `claimed_at`, monotonic)."""
+
+    claimed: Claimed
+    items: list[EmailItem]
+    now: datetime
+    claimed_at: float
+
+    def clock(self) -> datetime:
+        return self.now + timedelta(seconds=time.monotonic() - self.claimed_at)
+
+
+async def load_batch(
+    db: Database, settings: Settings, *, now: datetime | None = None
+) -> Batch | None:
+    """Claim a batch of due e-mails and read what sending them needs, in one transaction;
+    None when nothing is due (or another sender is claiming)."""
+    start = now or utcnow()
+    claimed_at = time.monotonic()
+    async with db.session_scope() as session:
+        claimed = await claim(session, settings, channel=Channel.EMAIL, now=start)
+        items = await email_items(session, claimed, now=start) if claimed else []
+    return Batch(claimed, items, start, claimed_at) if claimed else None
+
+
+async def send_loaded(
+    db: Database, settings: Settings, sender: EmailSender, batch: Batch
+) -> tuple[dict[str, int], bool]:
+    """Send a loaded batch and record the results; the counts by result, and whether the
+    server could not be reached."""
+    recorder = Recorder(db, settings, batch.claimed.claim_id, batch.clock, Channel.EMAIL)
+    recorder.start()
+    try:
+        unreachable = await sender.send_batch(batch.items, recorder, batch.now)
+    finally:
+        await recorder.close()
+    return dict(recorder.counts), unreachable
+
+
+async def give_back(db: Database, settings: Settings, batch: Batch) -> None:
+    """A claimed batch not sent after all (the server went down, the pass is over): planned
+    again at once, its claim not counted as an attempt."""
+    async with db.session_scope() as session:
+        await record(
+            session,
+            batch.claimed.claim_id,
+            [Outcome(i, "released") for i in batch.claimed.ids],
+            settings=settings,
+            at=batch.clock(),
+        )
+
+
 async def send_once(
     db: Database,
     settings: Settings,
@@ -664,24 +741,66 @@ async def send_once(
 ) -> dict[str, int]:
     """Claim one batch of due e-mails, send them, record the results; return the counts by
     result (empty when nothing was due). `now` stands in for the clock (tests)."""
-    start = now or utcnow()
-    t0 = time.monotonic()
-
-    def clock() -> datetime:
-        return start + timedelta(seconds=time.monotonic() - t0)
-
-    async with db.session_scope() as session:
-        claimed = await claim(session, settings, channel=Channel.EMAIL, now=start)
-        items = await email_items(session, claimed, now=start) if claimed else []
-    if claimed is None:
+    batch = await load_batch(db, settings, now=now)
+    if batch is None:
         return {}
-    recorder = Recorder(db, settings, claimed.claim_id, clock, Channel.EMAIL)
-    recorder.start()
-    try:
-        await sender.send_batch(items, recorder, start)
-    finally:
-        await recorder.close()
-    return dict(recorder.counts)
+    counts, _ = await send_loaded(db, settings, sender, batch)
+    return counts
+
+
+async def send_emails(
+    db: Database,
+    settings: Settings,
+    sender: EmailSender,
+    *,
+    now: datetime | None = None,
+    started: float | None = None,
+) -> int:
+    """Batch after batch for at most `delivery_pass_seconds`, pipelined: the next batch is
+    claimed and loaded while one is being sent, so the connections do not wait for the claim.
+    The prefetched claim is safe with the inbox cap (the batch being sent counts as
+    `sending`), and is given back, its attempt not counted, when the pass stops (the server
+    unreachable, the time up; `started`, monotonic, is the pass's start). Returns the
+    e-mails handled."""
+    handled = 0
+    started = time.monotonic() if started is None else started
+    batch = await load_batch(db, settings, now=now)
+    for batches in range(1, MAX_BATCHES_PER_RUN + 1):
+        if batch is None:
+            break
+        more = batches < MAX_BATCHES_PER_RUN and not _over(started, settings)
+        following = asyncio.create_task(load_batch(db, settings, now=now)) if more else None
+        try:
+            counts, unreachable = await send_loaded(db, settings, sender, batch)
+        except BaseException:
+            if following is not None:
+                await _abandon(db, settings, following)
+            raise
+        handled += sum(counts.values())
+        batch = await following if following is not None else None
+        attempted = sum(n for result, n in counts.items() if result != "released")
+        if unreachable or attempted == 0 or _over(started, settings):
+            if batch is not None:
+                await give_back(db, settings, batch)
+            break
+        if following is not None and batch is None:
+            # nothing was due when it was claimed (or another sender was claiming): once more
+            batch = await load_batch(db, settings, now=now)
+    return handled
+
+
+def _over(started: float, settings: Settings) -> bool:
+    return time.monotonic() - started > settings.delivery_pass_seconds
+
+
+async def _abandon(db: Database, settings: Settings, following: asyncio.Task[Batch | None]) -> None:
+    """The prefetch of a pass that failed: cancelled, or given back once claimed (if that
+    fails too, its lease runs out)."""
+    following.cancel()
+    with contextlib.suppress(BaseException):
+        batch = await following
+        if batch is not None:
+            await give_back(db, settings, batch)
 
 
 async def run_sender(
@@ -700,14 +819,7 @@ async def run_sender(
                 handled += sum(counts.values())
                 if sum(counts.values()) < settings.delivery_batch_size:
                     break
-            for _ in range(MAX_BATCHES_PER_RUN):
-                counts = await send_once(db, settings, sender, now=now)
-                handled += sum(counts.values())
-                attempted = sum(n for result, n in counts.items() if result != "released")
-                if not counts or counts.get("released") or attempted == 0:
-                    break
-                if time.monotonic() - started > settings.delivery_pass_seconds:
-                    break
+            handled += await send_emails(db, settings, sender, now=now, started=started)
         finally:
             await sender.close()
     handled += await _run_chat(db, settings, now=now)

@@ -7,7 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from app.core.config import Settings
 from app.core.database import utcnow
+from app.receipts import sender
+from app.receipts.channels.email import Templates
 from app.receipts.links import sign
 from app.receipts.models import Delivery, OptOut, Recipient
 from app.webhooks.models import OutboxEvent
@@ -228,6 +231,51 @@ async def test_smtp_down_then_up_delivers_each_email_once(world, smtp, send):
     assert {d.state for d in await _deliveries(world, message_id)} == {"sent"}
     await send(now=utcnow() + timedelta(hours=2))
     assert len(smtp.sink.received) == 2
+
+
+async def test_a_batch_claimed_meanwhile_goes_back_untried_when_the_server_is_down(
+    world, smtp, app, monkeypatch
+):
+    """The next batch is claimed while one is sent: when the server turns out to be down,
+    that claim is given back too, due at once and its attempt not counted."""
+    message_id = await _arrange(world)
+    one_by_one = Settings(**{**app.state.settings.model_dump(), "delivery_batch_size": 1})
+    claimed: list[list[int]] = []
+    load_batch = sender.load_batch
+
+    async def spy(*args, **kwargs):
+        batch = await load_batch(*args, **kwargs)
+        if batch is not None:
+            claimed.append(batch.claimed.ids)
+        return batch
+
+    monkeypatch.setattr(sender, "load_batch", spy)
+    smtp.stop()
+    assert await sender.run_sender(app.state.db, one_by_one, Templates()) == 1
+    assert len(claimed) == 2  # the batch tried, and the one claimed while it was
+    (tried,), (given_back,) = claimed
+    rows = {d.id: d for d in await _deliveries(world, message_id)}
+    assert (rows[tried].state, rows[tried].attempts) == ("planned", 1)
+    assert rows[tried].last_error and rows[tried].not_before > utcnow()  # backing off
+    back = rows[given_back]
+    assert (back.state, back.attempts, back.claim_id, back.claimed_until) == (
+        "planned",
+        0,
+        None,
+        None,
+    )
+    assert (back.first_attempt_at, back.last_error) == (None, None)
+    assert back.not_before <= utcnow()  # due again at once
+    smtp.start()
+    later = utcnow() + timedelta(hours=1)
+    assert await sender.run_sender(app.state.db, one_by_one, Templates(), now=later) == 2
+    assert sorted(r.rcpt_tos[0] for r in smtp.sink.received) == [
+        "de-1@example.com",
+        "en-1@example.com",
+    ]
+    rows = {d.id: d for d in await _deliveries(world, message_id)}
+    assert {(d.state, d.attempts) for d in rows.values()} == {("sent", 1), ("sent", 2)}
+    assert rows[given_back].attempts == 1
 
 
 async def test_gives_up_after_the_retry_period(world, smtp, send):
