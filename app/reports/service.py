@@ -36,18 +36,8 @@ CATEGORIES = sorted(c.value for c in BRAND_CATEGORIES)
 DEFAULT_PERIOD = timedelta(days=90)
 REPORT_WORK_MEM = "64MB"
 
-FIELDS = (
-    "recipients",
-    "pulse_respondents",
-    "deliveries",
-    "read",
-    "acknowledgement_requested",
-    "acknowledged",
-    "due",
-    "acknowledged_on_time",
-    "pulse_responses",
-    "pulse_sum",
-)
+# the per-unit counts of employees, then the sums the summary keeps per employee
+FIELDS = ("recipients", "pulse_respondents", *COUNTS)
 
 
 def message_conditions(dialect: str, *, since: datetime, until: datetime, tag: str | None):
@@ -123,7 +113,7 @@ def alignment_statement(
 def _per_unit(per_employee, unit, among: ColumnElement[bool] | None):
     """The per-employee sums added up per unit (through the employees)."""
     e = per_employee.c
-    sums = [func.sum(e[name]).label(name) for name in FIELDS[2:]]
+    sums = [func.sum(e[name]).label(name) for name in COUNTS]
     stmt = (
         select(
             unit.label("unit"),
