@@ -1,8 +1,9 @@
 """Async engine, column types shared by every area, and the per-request session."""
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +69,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def moving_clock(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and moves on with the monotonic clock from there: a
+    job's `now` (the real one, or the one a test gave) that still advances while it runs."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
 def owned_by(target: str, *, primary_key: bool = False) -> Any:

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import retry, sql
 from app.core.config import Settings
-from app.core.database import Database, utcnow
+from app.core.database import Database, moving_clock, utcnow
 from app.core.direct import on_session
 from app.editions.serve import (
     EDITION_COLUMNS,
@@ -650,11 +650,7 @@ async def post_once(
 ) -> dict[str, int]:
     """`send_once` for chat posts."""
     start = now or utcnow()
-    t0 = time.monotonic()
-
-    def clock() -> datetime:
-        return start + timedelta(seconds=time.monotonic() - t0)
-
+    clock = moving_clock(start)
     async with db.session_scope() as session:
         claimed = await claim(session, settings, channel=Channel.CHAT, now=start)
         items = await chat_items(session, claimed, now=start) if claimed else []
@@ -680,16 +676,13 @@ async def post_once(
 
 @dataclass(frozen=True)
 class Batch:
-    """A claimed batch of e-mails with what sending them needs, and the moment of its claim
-    (`now`, on the clock or the one a test gave; `claimed_at`, monotonic)."""
+    """A claimed batch of e-mails with what sending them needs, the moment of its claim
+    (`now`, on the clock or the one a test gave) and the clock moving on from it."""
 
     claimed: Claimed
     items: list[EmailItem]
     now: datetime
-    claimed_at: float
-
-    def clock(self) -> datetime:
-        return self.now + timedelta(seconds=time.monotonic() - self.claimed_at)
+    clock: Callable[[], datetime]
 
 
 async def load_batch(
@@ -698,11 +691,11 @@ async def load_batch(
     """Claim a batch of due e-mails and read what sending them needs, in one transaction;
     None when nothing is due (or another sender is claiming)."""
     start = now or utcnow()
-    claimed_at = time.monotonic()
+    clock = moving_clock(start)
     async with db.session_scope() as session:
         claimed = await claim(session, settings, channel=Channel.EMAIL, now=start)
         items = await email_items(session, claimed, now=start) if claimed else []
-    return Batch(claimed, items, start, claimed_at) if claimed else None
+    return Batch(claimed, items, start, clock) if claimed else None
 
 
 async def send_loaded(

@@ -38,7 +38,7 @@ from sqlalchemy.orm import aliased
 from app.audit.service import record
 from app.core import retry
 from app.core.config import Settings
-from app.core.database import Database, utcnow
+from app.core.database import Database, moving_clock, utcnow
 from app.core.principal import Principal
 from app.webhooks import ssrf
 from app.webhooks.metrics import DELIVERIES, DELIVERY_LATENCY, OUTBOX_DEPTH
@@ -385,11 +385,7 @@ async def dispatch_once(db: Database, settings: Settings, *, now: datetime | Non
     """One pass: claim due deliveries, send them, record the results; return how many were
     attempted. `now` stands in for the clock (tests); time still advances from it."""
     start = now or utcnow()
-    t0 = time.monotonic()
-
-    def clock() -> datetime:
-        return start + timedelta(seconds=time.monotonic() - t0)
-
+    clock = moving_clock(start)
     chains = await claim(db, settings, now=start)
     if not chains:
         return 0
@@ -418,7 +414,7 @@ async def dispatch_once(db: Database, settings: Settings, *, now: datetime | Non
 
     async def _chain(client: httpx.AsyncClient, chain: list[Claim]) -> None:
         for i, item in enumerate(chain):
-            if i and time.monotonic() - t0 > budget:
+            if i and (clock() - start).total_seconds() > budget:
                 await release(db, chain[i:])
                 return
             if not await _attempt(client, item):
