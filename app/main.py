@@ -38,6 +38,7 @@ from app.messages.service import message_lifecycle_job
 from app.preferences.router import router as preferences_router
 from app.quizzes.router import me_router as quizzes_me_router
 from app.quizzes.router import router as quizzes_router
+from app.receipts.acknowledgements import acknowledgement_batches
 from app.receipts.reminders import due_reminders_job
 from app.receipts.router import chat_router, links_router
 from app.receipts.router import employees_router as receipts_employees_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
         app.state.contents = ContentCache()
+        app.state.acknowledgement_batches = acknowledgement_batches()
         app.state.scheduler = Scheduler(app.state.db, interval=settings.scheduler_interval_seconds)
         app.state.scheduler.add("publish-due", message_lifecycle_job)
         app.state.scheduler.add("due-reminders", due_reminders_job(settings))

@@ -14,7 +14,8 @@ as text with its positional parameters, with no transaction around it (as the se
   `ContentCache`, reading what it lacks with the service's statement), items built by the
   service's `feed_item`;
 - acknowledgement: the service's one-statement CTE (`app.receipts.acknowledgements`), its
-  parameters (evidence hash, audit row, outbox event) made by the service's own functions.
+  parameters (evidence hash, audit row, outbox event) made by the service's own functions,
+  batched with concurrent ones as the service batches them (`app.core.batching`).
 
 So the gap between this app and the service is what the service spends around the same SQL
 (routing through dependencies, middleware, rate limit, errors), and the gap between this app
@@ -68,7 +69,6 @@ DEFAULT_LIMIT = 20
 DIALECT = postgresql.asyncpg.dialect()
 FEED = me._feed_page(None, False, False)
 SIGN_IN = _SIGN_IN["external_id"]
-ACKNOWLEDGE = acks._ACKNOWLEDGE
 CURRENT = acks._CURRENT
 
 
@@ -114,6 +114,7 @@ async def lifespan(app: FastAPI):
         server_settings={"application_name": "brandcast-raw", "jit": "off"},
     )
     app.state.contents = ContentCache()
+    app.state.acknowledgement_batches = acks.acknowledgement_batches()
     try:
         yield
     finally:
@@ -221,7 +222,7 @@ async def acknowledge(message_id: uuid.UUID, request: Request) -> Response:
             **{f"audit_{k}": v for k, v in acks._audit_of(principal, new).items()},
             **emit_params(data=acks._event_of(principal, new), message_id=message_id, now=now),
         }
-        row = await conn.fetchrow(ACKNOWLEDGE, params)
+        row = await request.app.state.acknowledgement_batches.submit(conn, params)
         if row is None:
             return _problem(404, acks.NOT_SENT)
         if not row["requires_acknowledgement"]:

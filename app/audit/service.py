@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, bindparam, insert, select
+from sqlalchemy import CTE, ColumnClause, bindparam, column, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -69,14 +69,24 @@ async def record(
     await session.execute(_INSERT_EVENT, values)
 
 
-def record_with(source: CTE, *, prefix: str = "audit_") -> CTE:
-    """`record` as a part of one PostgreSQL statement: the audit row, written when `source`
-    (a data-modifying CTE) yields a row, its values bound as parameters named `prefix` + the
-    column (`{prefix + k: v for k, v in event_values(...).items()}`)."""
-    values = select(
-        *(bindparam(prefix + name, type_=_TABLE.c[name].type) for name in _COLUMNS)
-    ).select_from(source)
-    return insert(_TABLE).from_select(_COLUMNS, values).returning(_TABLE.c.id).cte(f"{prefix}row")
+def record_with(source: Any, *, prefix: str = "audit_", values: Any = None) -> CTE:
+    """`record` as a part of one PostgreSQL statement: an audit row for each row `source` (a
+    data-modifying CTE, or a join of one) yields. Its values are parameters named `prefix` +
+    the column (`{prefix + k: v for k, v in event_values(...).items()}`), or, with `values`,
+    the columns of those names of `source`'s rows (a batch's items, `audit_columns`)."""
+    values_of = (
+        [bindparam(prefix + name, type_=_TABLE.c[name].type) for name in _COLUMNS]
+        if values is None
+        else [values[prefix + name] for name in _COLUMNS]
+    )
+    rows = select(*values_of).select_from(source)
+    return insert(_TABLE).from_select(_COLUMNS, rows).returning(_TABLE.c.id).cte(f"{prefix}row")
+
+
+def audit_columns(prefix: str = "audit_") -> list[ColumnClause[Any]]:
+    """The typed columns of `record_with`'s values, named as its parameters: for a batch's
+    items read from JSON (`jsonb_to_recordset`)."""
+    return [column(prefix + name, _TABLE.c[name].type) for name in _COLUMNS]
 
 
 async def list_events(

@@ -5,7 +5,6 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic_core import to_json
 
 from app.auth.dependencies import EMPLOYEE_SECURITY, EmployeeCaller, HotEmployee, SignedIn
-from app.core.http import created
 from app.core.pagination import Page, Pagination
 from app.core.session import SessionDep
 from app.me import service
@@ -130,6 +129,7 @@ async def mark_read(message_id: uuid.UUID, me: HotEmployee) -> None:
     status_code=200,
     operation_id="acknowledgeMyMessage",
     summary="Acknowledge the current version of a message (201 the first time, 200 after)",
+    response_model=AcknowledgementOut,
     responses={
         201: {"description": "Acknowledged now.", "model": AcknowledgementOut},
         200: {"description": "Already acknowledged: the original record."},
@@ -142,19 +142,24 @@ async def acknowledge(
     message_id: uuid.UUID,
     request: Request,
     me: HotEmployee,
-    response: Response,
     data: Annotated[AcknowledgementCreate | None, Body()] = None,
     accept_language: AcceptLanguage = None,
-) -> AcknowledgementOut:
+) -> Response:
     prefs = _prefs(me.employee.record["locale"], accept_language)
     if data is not None and data.locale:
         prefs = (data.locale.lower(), *prefs)
     ack, is_new = await acknowledgements.acknowledge(
-        me.conn, me.principal, message_id=message_id, cache=_contents(request), prefs=prefs
+        me.conn,
+        me.principal,
+        message_id=message_id,
+        cache=_contents(request),
+        prefs=prefs,
+        batches=request.app.state.acknowledgement_batches,
     )
-    if is_new:
-        created(response, f"/v1/me/messages/{message_id}/acknowledgement")
-    return ack
+    if not is_new:
+        return _json(ack, {})
+    location = {"Location": f"/v1/me/messages/{message_id}/acknowledgement"}
+    return Response(to_json(ack), status_code=201, media_type=JSON, headers=location)
 
 
 @router.get(

@@ -25,21 +25,27 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import (
     Boolean,
+    Integer,
+    String,
     Uuid,
     and_,
     bindparam,
+    cast,
+    column,
     exists,
     func,
     select,
-    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.service import event_values, record, record_with
+from app.audit.service import audit_columns, event_values, record, record_with
 from app.core import sql
+from app.core.batching import Coalescer
 from app.core.database import UTCDateTime, utcnow
 from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Conflict, NotFound
@@ -61,7 +67,7 @@ from app.receipts import rules
 from app.receipts.models import Acknowledgement, Channel, Recipient
 from app.receipts.schemas import AcknowledgementOut
 from app.webhooks.models import EventType
-from app.webhooks.outbox import emit, emit_params, emit_with
+from app.webhooks.outbox import emit, emit_params, emit_with, event_columns
 
 _ACKS = Acknowledgement.__table__.c
 _MESSAGES = Message.__table__.c
@@ -92,11 +98,15 @@ def _ids(principal: Principal, message_id: uuid.UUID) -> dict[str, Any]:
     return {"caller_id": principal.employee_id, "delivered_id": message_id}
 
 
-def _delivery() -> Any:
-    """The caller's delivery of a published or archived message (one row or none)."""
-    employee_id, message_id = _bound_ids()
+def _delivery(employee_id: Any = None, message_id: Any = None, *keys: Any) -> Any:
+    """The caller's delivery of a published or archived message (one row or none); by
+    default of the bound `caller_id` and `delivered_id`, else of the columns given (a
+    batch's items, with `keys` of theirs selected too)."""
+    if employee_id is None:
+        employee_id, message_id = _bound_ids()
     return (
         select(
+            *keys,
             _RECIPIENTS.message_id,
             _RECIPIENTS.employee_id,
             _MESSAGES.status,
@@ -288,14 +298,37 @@ _NEW_COLUMNS = (
 )
 
 
+# One acknowledgement attempt's values: its request's ids and clock, what its evidence was
+# made from, the new row, its audit row and its event (`_attempt`).
+_ITEM_COLUMNS = (
+    column("caller_id", Uuid()),
+    column("delivered_id", Uuid()),
+    column("now", UTCDateTime()),
+    column("revision", Integer()),
+    column("quiz_ok", Boolean()),
+    column("edition", Uuid()),
+    column("edition_revision", Integer()),
+    *(column(f"new_{name}", _ACKS[name].type) for name in _NEW_COLUMNS),
+    *audit_columns(),
+    *event_columns(),
+)
+
+
 def _acknowledge_statement(dialect: str) -> Any:
-    """ONE statement (PostgreSQL): the delivery and its current acknowledgement if any; and,
-    when the message asks for one, is live, still has the revision the evidence was made from
-    and has none yet: the acknowledgement, the recipient's receipt, the audit row, the outbox
-    event and its webhook deliveries."""
-    delivery = _delivery().cte("delivery")
+    """ONE statement (PostgreSQL) for a batch of acknowledgement attempts, the JSON array
+    `items` (`_attempt`'s values), each by its `new_id`: its delivery and current
+    acknowledgement if any; and, when the message asks for one, is live, still has the
+    revision the evidence was made from and has none yet: the acknowledgement, the
+    recipient's receipt, the audit row, the outbox event and its webhook deliveries."""
+    items = select(
+        func.jsonb_to_recordset(cast(bindparam("items", type_=String()), JSONB))
+        .table_valued(*_ITEM_COLUMNS)
+        .render_derived(name="item", with_types=True)
+    ).cte("item")
+    key = items.c.new_id
+    delivery = _delivery(items.c.caller_id, items.c.delivered_id, key.label("key")).cte("delivery")
     prior = (
-        select(*_RECORD_COLUMNS)
+        select(delivery.c.key, *_RECORD_COLUMNS)
         .select_from(Acknowledgement.__table__)
         .join(
             delivery,
@@ -307,23 +340,18 @@ def _acknowledge_statement(dialect: str) -> Any:
         )
         .cte("prior")
     )
-    now = bindparam("now", type_=UTCDateTime())
-    values = [
-        bindparam(f"new_{name}", type_=Acknowledgement.__table__.c[name].type)
-        for name in _NEW_COLUMNS
-    ]
     wanted = (
-        select(*values)
-        .select_from(delivery)
+        select(*(items.c[f"new_{name}"] for name in _NEW_COLUMNS))
+        .select_from(delivery.join(items, key == delivery.c.key))
         .where(
             delivery.c.requires_acknowledgement.is_(True),
-            rules.live(now, delivery.c),
-            delivery.c.revision == bindparam("revision"),
-            bindparam("quiz_ok", type_=Boolean()).is_(True),  # issue 21: passed, or no quiz
+            rules.live(items.c.now, delivery.c),
+            delivery.c.revision == items.c.revision,
+            items.c.quiz_ok.is_(True),  # issue 21: passed, or no quiz
             # the edition the evidence was made from is still the one served, as it was
-            delivery.c.edition_id.is_not_distinct_from(bindparam("edition", type_=Uuid())),
-            delivery.c.edition_revision.is_not_distinct_from(bindparam("edition_revision")),
-            ~exists(select(prior.c.ack_id)),
+            delivery.c.edition_id.is_not_distinct_from(items.c.edition),
+            delivery.c.edition_revision.is_not_distinct_from(items.c.edition_revision),
+            ~exists().where(prior.c.key == delivery.c.key),
         )
     )
     inserted = (
@@ -332,7 +360,9 @@ def _acknowledge_statement(dialect: str) -> Any:
         .on_conflict_do_nothing(
             index_elements=["message_id", "employee_id", "acknowledgement_version"]
         )
-        .returning(_ACKS.id, _ACKS.message_id, _ACKS.employee_id, _ACKS.version)
+        .returning(
+            _ACKS.id, _ACKS.message_id, _ACKS.employee_id, _ACKS.version, _ACKS.acknowledged_at
+        )
         .cte("inserted")
     )
     receipt = (
@@ -342,29 +372,34 @@ def _acknowledge_statement(dialect: str) -> Any:
             _RECIPIENTS.employee_id == inserted.c.employee_id,
         )
         .values(
-            acknowledged_at=now,
+            acknowledged_at=inserted.c.acknowledged_at,
             acknowledged_version=inserted.c.version,
-            read_at=func.coalesce(_RECIPIENTS.read_at, now),
+            read_at=func.coalesce(_RECIPIENTS.read_at, inserted.c.acknowledged_at),
             read_channel=func.coalesce(_RECIPIENTS.read_channel, FEED),
         )
         .returning(_RECIPIENTS.message_id)
         .cte("receipt")
     )
-    audited = record_with(inserted)
-    event, deliveries = emit_with(inserted, dialect=dialect, type=EventType.ACKNOWLEDGEMENT_CREATED)
+    with_values = inserted.join(items, key == inserted.c.id)
+    audited = record_with(with_values, values=items.c)
+    event, deliveries = emit_with(
+        with_values, dialect=dialect, type=EventType.ACKNOWLEDGEMENT_CREATED, values=items.c
+    )
 
     def count(cte: Any) -> Any:
         return select(func.count()).select_from(cte).scalar_subquery()
 
     return (
         select(
+            key.label("key"),
+            delivery.c.key.is_not(None).label("delivered"),
             delivery.c.status,
             delivery.c.expires_at,
             delivery.c.revision,
             delivery.c.requires_acknowledgement,
             delivery.c.edition_id,
             delivery.c.edition_revision,
-            *prior.c,
+            *(c for c in prior.c if c.name != "key"),
             inserted.c.id.label("inserted_id"),
             # referenced, so that they are part of the statement
             count(receipt).label("receipts"),
@@ -372,13 +407,34 @@ def _acknowledge_statement(dialect: str) -> Any:
             count(event).label("events"),
             count(deliveries).label("deliveries"),
         )
-        .select_from(delivery)
-        .outerjoin(prior, true())
-        .outerjoin(inserted, true())
+        .select_from(items)
+        .outerjoin(delivery, delivery.c.key == key)
+        .outerjoin(prior, prior.c.key == key)
+        .outerjoin(inserted, inserted.c.id == key)
     )
 
 
 _ACKNOWLEDGE = Prepared(_acknowledge_statement)
+
+
+async def _acknowledge_batch(conn: Direct, attempts: Sequence[dict[str, Any]]) -> list[Row | None]:
+    """Run `_ACKNOWLEDGE` for these attempts: each one's row (None: not delivered to the
+    caller), in their order."""
+    rows = await conn.fetch(_ACKNOWLEDGE, {"items": to_json(attempts).decode()})
+    by_key = {row["key"]: row for row in rows}
+    return [
+        row if (row := by_key[attempt["new_id"]])["delivered"] else None for attempt in attempts
+    ]
+
+
+Batches = Coalescer[dict[str, Any], Row | None]
+
+
+def acknowledgement_batches() -> Batches:
+    """A process's batching of acknowledgements (`app.core.batching`), for `acknowledge`."""
+    return Coalescer("acknowledgement", _acknowledge_batch)
+
+
 _CURRENT = Prepared(
     lambda _: (
         _delivery()
@@ -444,11 +500,14 @@ async def acknowledge(
     message_id: uuid.UUID,
     cache: ContentCache,
     prefs: Sequence[str] = (),
+    batches: Batches | None = None,
 ) -> tuple[AcknowledgementOut, bool]:
     """Acknowledge the current version; returns the record and whether it was created now.
 
     404 unless the message was sent to the caller; 409 when it asks for no acknowledgement or
-    is closed (archived, expired) and the caller has not acknowledged it yet.
+    is closed (archived, expired) and the caller has not acknowledged it yet. On PostgreSQL,
+    `batches` (the process's, `acknowledgement_batches`) lets concurrent acknowledgements
+    share a statement; without it, each runs alone.
     """
     now = utcnow()
     if conn.session is not None:
@@ -479,7 +538,11 @@ async def acknowledge(
             **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
             **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
         }
-        row = _check(await conn.fetchrow(_ACKNOWLEDGE, params), now)
+        if batches is None:
+            found = (await _acknowledge_batch(conn, [params]))[0]
+        else:
+            found = await batches.submit(conn, params)
+        row = _check(found, now)
         if row["ack_id"] is not None:
             return _ack_out(message_id, row), False
         if row["inserted_id"] is not None:

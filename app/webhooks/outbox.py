@@ -12,7 +12,18 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import CTE, Select, and_, bindparam, func, insert, literal, select
+from sqlalchemy import (
+    CTE,
+    ColumnClause,
+    Select,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
@@ -144,14 +155,24 @@ async def emit(
     return event_id
 
 
-def emit_with(source: CTE, *, dialect: str, type: EventType) -> tuple[CTE, CTE]:
-    """`emit` as a part of one PostgreSQL statement: when `source` (a data-modifying CTE)
-    yields a row, the event and one delivery per active subscription to `type`. Parameters:
-    those of `emit_params`. Returns the event's and the deliveries' CTEs."""
+_EVENT_VALUES = ("event_id", "event_created_at", "event_data", "event_ordering_key")
+
+
+def emit_with(source: Any, *, dialect: str, type: EventType, values: Any = None) -> tuple[CTE, CTE]:
+    """`emit` as a part of one PostgreSQL statement: for each row `source` (a data-modifying
+    CTE, or a join of one) yields, the event and one delivery per active subscription to
+    `type`. Its values are the parameters of `emit_params`, or, with `values`, the columns of
+    those names of `source`'s rows (a batch's items, `event_columns`). Returns the event's and
+    the deliveries' CTEs."""
     events, deliveries, webhooks = (
         OutboxEvent.__table__,
         WebhookDelivery.__table__,
         Webhook.__table__,
+    )
+    given = (
+        {name: bindparam(name, type_=t) for name, t in _event_value_types().items()}
+        if values is None
+        else {name: values[name] for name in _EVENT_VALUES}
     )
     event_columns = ("id", "type", "created_at", "data", "ordering_key")
     event = (
@@ -159,14 +180,14 @@ def emit_with(source: CTE, *, dialect: str, type: EventType) -> tuple[CTE, CTE]:
         .from_select(
             event_columns,
             select(
-                bindparam("event_id", type_=events.c.id.type),
+                given["event_id"],
                 literal(type.value, events.c.type.type),
-                bindparam("event_created_at", type_=events.c.created_at.type),
-                bindparam("event_data", type_=events.c.data.type),
-                bindparam("event_ordering_key", type_=events.c.ordering_key.type),
+                given["event_created_at"],
+                given["event_data"],
+                given["event_ordering_key"],
             ).select_from(source),
         )
-        .returning(events.c.seq, events.c.id)
+        .returning(events.c.seq, events.c.id, events.c.ordering_key, events.c.created_at)
         .cte("event")
     )
     delivery_columns = (
@@ -190,11 +211,11 @@ def emit_with(source: CTE, *, dialect: str, type: EventType) -> tuple[CTE, CTE]:
                 webhooks.c.id,
                 event.c.id,
                 event.c.seq,
-                bindparam("event_ordering_key", type_=deliveries.c.ordering_key.type),
+                event.c.ordering_key,
                 literal(DeliveryStatus.PENDING.value, deliveries.c.status.type),
                 literal(0, deliveries.c.attempt.type),
-                bindparam("event_created_at", type_=deliveries.c.created_at.type),
-                bindparam("event_created_at", type_=deliveries.c.created_at.type),
+                event.c.created_at,
+                event.c.created_at,
             )
             .select_from(event)
             .join(webhooks, and_(webhooks.c.active, subscribed)),
@@ -203,6 +224,23 @@ def emit_with(source: CTE, *, dialect: str, type: EventType) -> tuple[CTE, CTE]:
         .cte("deliveries")
     )
     return event, queued
+
+
+def _event_value_types() -> dict[str, Any]:
+    c = OutboxEvent.__table__.c
+    return dict(
+        zip(
+            _EVENT_VALUES,
+            (c.id.type, c.created_at.type, c.data.type, c.ordering_key.type),
+            strict=True,
+        )
+    )
+
+
+def event_columns() -> list[ColumnClause[Any]]:
+    """The typed columns of `emit_with`'s values, named as its parameters: for a batch's items
+    read from JSON (`jsonb_to_recordset`)."""
+    return [column(name, t) for name, t in _event_value_types().items()]
 
 
 def emit_params(
