@@ -6,6 +6,7 @@ from sqlalchemy import Column, Index, String
 from sqlmodel import Field, SQLModel
 
 from app.core.database import JSONType, recorded_at
+from app.core.ids import new_id
 
 
 class AuditEvent(SQLModel, table=True):
@@ -16,7 +17,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_events_occurred_at", "occurred_at"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     occurred_at: datetime = recorded_at()
     actor: str = Field(sa_column=Column(String(300), nullable=False))
     actor_name: str = Field(sa_column=Column(String(300), nullable=False))

@@ -1,6 +1,5 @@
 """The audit trail: one row per write, in the same transaction as the write."""
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEvent
 from app.audit.schemas import AuditEventOut
 from app.core.database import utcnow
+from app.core.ids import new_id
 from app.core.observability import current_request_id
 from app.core.pagination import Page, PageParams, keyset, make_page
 from app.core.principal import Principal
@@ -41,7 +41,7 @@ def event_values(
 ) -> dict[str, Any]:
     """The audit row of a write by `principal` (now, with the request's id)."""
     return {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "occurred_at": utcnow(),
         "actor": principal.actor,
         "actor_name": principal.name,

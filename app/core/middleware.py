@@ -1,9 +1,11 @@
 """One pure-ASGI middleware for what every request needs: id, body limit, log, metrics."""
 
+import functools
 import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,8 +90,11 @@ class RequestContextMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
-        REQUESTS.labels(method, template, str(status)).inc()
-        LATENCY.labels(method, template).observe(elapsed)
+        count, latency = _series(method, template, status)
+        count.inc()
+        latency.observe(elapsed)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         access_log.info(
             "request",
             extra={
@@ -103,6 +108,13 @@ class RequestContextMiddleware:
                 }
             },
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of a route and status (labels resolved
+    once: by route template, so there are as many as routes times statuses)."""
+    return REQUESTS.labels(method, template, str(status)), LATENCY.labels(method, template)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -50,6 +50,7 @@ from app.core.database import UTCDateTime, utcnow
 from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Conflict, NotFound
 from app.core.hashing import canonical_sha256
+from app.core.ids import new_id
 from app.core.principal import Principal
 from app.editions.serve import (
     EDITION_COLUMNS,
@@ -247,7 +248,7 @@ def _new_acknowledgement(
         edition=edition,
     )
     return {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "message_id": message_id,
         "employee_id": principal.employee_id,
         "acknowledgement_version": content.acknowledgement_version,

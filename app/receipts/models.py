@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.database import UTCDateTime, owned_by, utcnow
+from app.core.ids import new_id
 
 
 class Recipient(SQLModel, table=True):
@@ -78,7 +79,7 @@ class Acknowledgement(SQLModel, table=True):
         Index("ix_acknowledgements_employee_id", "employee_id"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     message_id: uuid.UUID = owned_by("messages.id")
     employee_id: uuid.UUID = owned_by("employees.id")
     # the round this acknowledgement answers: `messages.acknowledgement_version` at the time

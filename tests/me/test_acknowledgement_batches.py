@@ -89,6 +89,7 @@ async def test_many_employees_acknowledging_at_once_each_get_their_own_record(wo
         row = rows[world.ids[person]]
         # the answer is the caller's own record, not a neighbour's in the same statement
         assert body["id"] == str(row.id)
+        assert uuid.UUID(body["id"]).version == 7  # time-ordered (app/core/ids.py)
         assert response.headers["location"] == f"{FEED}/{message_id}/acknowledgement"
     assert sorted(entity for entity, _ in audit) == sorted(str(r.id) for r in rows.values())
     assert sorted(actor for _, actor in audit) == sorted(f"employee:{p}" for p in people)
