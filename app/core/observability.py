@@ -68,17 +68,17 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=registry,
 )
-# `app.core.batching`: how many statements the coalesced writes took, and how many writes
-# they carried (their ratio is the mean batch size)
+# `app.core.batching`: how many statements the coalesced work took (acknowledgements,
+# sign-in lookups), and how many requests' items they carried (the ratio: the mean batch)
 BATCHES = Counter(
     "brandcast_coalesced_statements_total",
-    "Statements run for coalesced writes (app.core.batching), by write",
-    ["write"],
+    "Statements run for coalesced work (app.core.batching), by work",
+    ["work"],
     registry=registry,
 )
 BATCHED_ITEMS = Counter(
-    "brandcast_coalesced_writes_total",
-    "Writes carried by those statements, by write",
-    ["write"],
+    "brandcast_coalesced_items_total",
+    "Requests' items carried by those statements, by work",
+    ["work"],
     registry=registry,
 )

@@ -3,8 +3,10 @@
 Both run on every intranet page view, on a `Direct` connection (`app.core.direct`). On
 PostgreSQL each is ONE statement, with no transaction around it: data-modifying CTEs check the
 delivery, write the receipt, its audit row and (for an acknowledgement) the outbox event and
-its webhook deliveries, all or nothing. SQLite has no data-modifying CTEs: there the same
-writes are statements in the request's transaction.
+its webhook deliveries, all or nothing. Concurrent acknowledgements share that statement
+(`app.core.batching`): it takes a JSON array of attempts, one row of values each, and answers
+a row for each; alone, an attempt is a batch of one. SQLite has no data-modifying CTEs: there
+the same writes are statements in the request's transaction.
 
 A read keeps the first read time. An acknowledgement is exactly once per round, also under
 concurrency: the unique constraint on (message, employee, round) lets one insert win; a request

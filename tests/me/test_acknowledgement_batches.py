@@ -27,15 +27,15 @@ async def world(db, admin) -> World:
     return World(db, admin)
 
 
-async def coalesced(anon) -> tuple[float, float]:
-    """The acknowledgement's statements and the writes they carried, from /metrics."""
+async def coalesced(anon, work: str = "acknowledgement") -> tuple[float, float]:
+    """A coalesced work's statements and the items they carried, from /metrics."""
     text = (await anon.get("/metrics")).text
 
     def value(name: str) -> float:
-        found = re.search(rf'^{name}\{{write="acknowledgement"\}} (\S+)$', text, re.M)
+        found = re.search(rf'^{name}\{{work="{work}"\}} (\S+)$', text, re.M)
         return float(found.group(1)) if found else 0.0
 
-    return value("brandcast_coalesced_statements_total"), value("brandcast_coalesced_writes_total")
+    return value("brandcast_coalesced_statements_total"), value("brandcast_coalesced_items_total")
 
 
 async def test_many_employees_acknowledging_at_once_each_get_their_own_record(world, anon, db):
@@ -43,6 +43,7 @@ async def test_many_employees_acknowledging_at_once_each_get_their_own_record(wo
     await world.people(*people)
     message_id = await world.message(people, **ACK)
     statements_before, writes_before = await coalesced(anon)
+    lookups_before = await coalesced(anon, "sign-in")
 
     responses = await asyncio.gather(
         *(anon.post(f"{FEED}/{message_id}/acknowledgement", headers=as_employee(p)) for p in people)
@@ -98,15 +99,20 @@ async def test_many_employees_acknowledging_at_once_each_get_their_own_record(wo
     )
     assert dict(receipts) == {employee: row.acknowledged_at for employee, row in rows.items()}
     statements, writes = await coalesced(anon)
+    lookups, signed_in = await coalesced(anon, "sign-in")
     if PG_URL:  # SQLite writes each in the request's transaction
         assert writes - writes_before == 60
         assert statements - statements_before < 60  # some of them shared a statement
+        # and the sign-ins (every token new to the process) shared their lookups
+        assert signed_in - lookups_before[1] == 60
+        assert lookups - lookups_before[0] < 60
     else:
         assert (statements, writes) == (statements_before, writes_before)
 
 
 async def test_requests_in_one_batch_get_each_their_own_answer(world, anon, db):
-    await world.people("E-1", "E-2", "E-3", "E-4", "E-5")
+    await world.people("E-1", "E-2", "E-3", "E-4", "E-5", "E-gone")
+    await world.set_employee("E-gone", active=False)
     asks = await world.message(["E-1", "E-2", "E-3"], **ACK)
     asks_nothing = await world.message(["E-4"])
     closed = await world.message(["E-5"], **ACK)
@@ -121,6 +127,8 @@ async def test_requests_in_one_batch_get_each_their_own_answer(world, anon, db):
         ("E-4", asks_nothing),
         ("E-5", closed),
         ("E-2", str(uuid.uuid4())),  # no such message
+        ("E-gone", asks),  # deactivated: signed out
+        ("E-nobody", asks),  # no such employee
     ] * 3
     responses = await asyncio.gather(
         *(
@@ -139,6 +147,7 @@ async def test_requests_in_one_batch_get_each_their_own_answer(world, anon, db):
     assert by_call[("E-4", asks_nothing)] == [409] * 3
     assert by_call[("E-5", closed)] == [409] * 3
     assert [s for (p, m), s in by_call.items() if p == "E-2" and m != asks] == [[404] * 3]
+    assert by_call[("E-gone", asks)] == by_call[("E-nobody", asks)] == [401] * 3
     ids = {r.json()["id"] for (person, _), r in zip(calls, responses, strict=True) if r.is_success}
     async with db() as s:
         stored = (
