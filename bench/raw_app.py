@@ -8,8 +8,7 @@ as text with its positional parameters, with no transaction around it (as the se
 
 - the employee's HS256 JWT decoded with the same library (python-jose), `iss`, `aud` and
   `exp` checked;
-- the service's sign-in statement (`app.auth.signin`, by `external_id`), shared by
-  concurrent sign-ins as the service shares it;
+- the service's sign-in statement (`app.auth.signin`, by `external_id`);
 - feed: the service's feed statement (`app.me.service._feed_page`, no filters, first page),
   the texts from a per-process content cache validated by revision (the service's
   `ContentCache`, reading what it lacks with the service's statement), items built by the
@@ -46,7 +45,7 @@ from jose.exceptions import JOSEError
 from pydantic_core import to_json
 from sqlalchemy.dialects import postgresql
 
-from app.auth.signin import SignInLookups, find_active_employee
+from app.auth.signin import _SIGN_IN
 from app.core.database import utcnow
 from app.core.direct import Prepared, Row
 from app.core.observability import request_id_var
@@ -69,6 +68,7 @@ DEFAULT_LIMIT = 20
 
 DIALECT = postgresql.asyncpg.dialect()
 FEED = me._feed_page(None, False, False)
+SIGN_IN = _SIGN_IN["external_id"]
 CURRENT = acks._CURRENT
 
 
@@ -115,7 +115,6 @@ async def lifespan(app: FastAPI):
     )
     app.state.contents = ContentCache()
     app.state.acknowledgement_batches = acks.acknowledgement_batches()
-    app.state.sign_in_lookups = SignInLookups()
     try:
         yield
     finally:
@@ -154,12 +153,9 @@ async def _signed_in(conn: BareDirect, request: Request) -> tuple[Principal, Row
     subject = _subject(request)
     if subject is None:
         return None
-    employee = await find_active_employee(
-        conn, value=subject, lookups=request.app.state.sign_in_lookups
-    )
-    if employee is None:
+    row = await conn.fetchrow(SIGN_IN, {"value": subject})
+    if row is None:
         return None
-    row = employee.record
     principal = Principal(
         kind="employee",
         id=str(row["id"]),

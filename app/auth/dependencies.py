@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.auth.cache import SignInCache
 from app.auth.jwt import JWTConfigError, JWTVerifier
 from app.auth.ratelimit import Limiter, limiter_from_settings, retry_after_header
-from app.auth.signin import SignedInEmployee, SignIn, SignInLookups, sign_in_employee
+from app.auth.signin import SignedInEmployee, SignIn, sign_in_employee
 from app.core.direct import Direct, direct, on_session
 from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 from app.core.principal import Principal, Scope
@@ -111,27 +111,13 @@ def _sign_in_cache(request: Request) -> SignInCache:
         return cache
 
 
-def _sign_in_lookups(request: Request) -> SignInLookups:
-    state = request.app.state
-    try:
-        return cast(SignInLookups, state.sign_in_lookups)
-    except AttributeError:
-        lookups = SignInLookups()
-        state.sign_in_lookups = lookups
-        return lookups
-
-
 async def _signed_in(request: Request, conn: Direct, token: str) -> SignIn:
     """The employee an SSO token names: from the per-process cache, else verified and looked up."""
     cache = _sign_in_cache(request)
     found = cache.get(token)
     if found is None:
         found = await sign_in_employee(
-            conn,
-            request.app.state.settings,
-            _jwt_verifier(request),
-            token,
-            _sign_in_lookups(request),
+            conn, request.app.state.settings, _jwt_verifier(request), token
         )
         cache.put(token, found)
     return found

@@ -4,10 +4,8 @@ Runs on every employee request, so the profile columns `GET /v1/me` shows are lo
 same one query, and its statements are built once (bench/RESULTS.md).
 """
 
-import functools
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast, get_args
@@ -15,8 +13,6 @@ from typing import Any, cast, get_args
 from sqlalchemy import Select, bindparam, select
 
 from app.auth.jwt import JWTVerifier
-from app.core import sql
-from app.core.batching import Coalescer
 from app.core.config import EmployeeField, Settings
 from app.core.direct import Direct, Prepared, Row
 from app.core.errors import Unauthorized
@@ -87,63 +83,26 @@ def _sign_in_statement(key: Any) -> Select[Any]:
     )
 
 
-def _look_up_statement(dialect: str, field: EmployeeField) -> Select[Any]:
-    """The active employees whose `field` is one of `values` (each column is unique, so
-    indexed), with the value each was found by."""
-    key = _EMPLOYEES[field]
-    return select(key.label("looked_up"), _EMPLOYEES.id, *PROFILE_COLUMNS).where(
-        sql.in_bound_list(dialect, key, "values"), _EMPLOYEES.active.is_(True)
-    )
+# One statement per column a claim can be matched against; each column is unique, so indexed.
+def _sign_in_by(field: EmployeeField) -> Prepared:
+    return Prepared(lambda _: _sign_in_statement(_EMPLOYEES[field]))
 
 
-# One statement per column a claim can be matched against.
-_LOOK_UP = {
-    field: Prepared(functools.partial(_look_up_statement, field=field))
-    for field in get_args(EmployeeField)
-}
+_SIGN_IN = {field: _sign_in_by(field) for field in get_args(EmployeeField)}
 # E-mail and SCIM user name are stored lower-cased; the HRIS key is compared as it is.
 _FOLDED: frozenset[EmployeeField] = frozenset({"email", "user_name"})
 _PROFILE = Prepared(lambda _: _sign_in_statement(_EMPLOYEES.id))
 
 
-async def _look_up(
-    field: EmployeeField, conn: Direct, values: Sequence[str]
-) -> list[SignedInEmployee | None]:
-    rows = await conn.fetch(_LOOK_UP[field], {"values": list(dict.fromkeys(values))})
-    found = {row["looked_up"]: SignedInEmployee(id=row["id"], record=row) for row in rows}
-    return [found.get(value) for value in values]
-
-
-class SignInLookups:
-    """A process's batching of sign-in lookups (`app.core.batching`): on PostgreSQL, the
-    concurrent sign-ins that miss the cache (say, a burst of employees opening the intranet)
-    share one query."""
-
-    def __init__(self) -> None:
-        self._by_field = {
-            field: Coalescer("sign-in", functools.partial(_look_up, field))
-            for field in get_args(EmployeeField)
-        }
-
-    async def find(self, conn: Direct, field: EmployeeField, value: str) -> SignedInEmployee | None:
-        if conn.session is not None:  # SQLite: in the request's own transaction
-            return (await _look_up(field, conn, [value]))[0]
-        return await self._by_field[field].submit(conn, value)
-
-
 async def find_active_employee(
-    conn: Direct,
-    *,
-    value: str,
-    field: EmployeeField = "external_id",
-    lookups: SignInLookups | None = None,
+    conn: Direct, *, value: str, field: EmployeeField = "external_id"
 ) -> SignedInEmployee | None:
     """The active employee whose `field` is `value` (case-insensitively for e-mail and user
-    name); one query, shared with concurrent sign-ins through `lookups`."""
-    value = value.lower() if field in _FOLDED else value
-    if lookups is None:
-        return (await _look_up(field, conn, [value]))[0]
-    return await lookups.find(conn, field, value)
+    name); one query."""
+    row = await conn.fetchrow(
+        _SIGN_IN[field], {"value": value.lower() if field in _FOLDED else value}
+    )
+    return SignedInEmployee(id=row["id"], record=row) if row is not None else None
 
 
 async def profile_of(conn: Direct, employee_id: uuid.UUID) -> SignedInEmployee | None:
@@ -162,11 +121,7 @@ class SignIn:
 
 
 async def sign_in_employee(
-    conn: Direct,
-    settings: Settings,
-    verifier: JWTVerifier,
-    token: str,
-    lookups: SignInLookups | None = None,
+    conn: Direct, settings: Settings, verifier: JWTVerifier, token: str
 ) -> SignIn:
     """The principal and profile of the active employee a valid SSO token names (else 401)."""
     claims = await verifier.verify(token)
@@ -179,9 +134,7 @@ async def sign_in_employee(
         or "\x00" in value  # PostgreSQL text cannot hold NUL: it names nobody
     ):
         raise Unauthorized(f"The token does not name an employee in its `{claim}` claim.")
-    employee = await find_active_employee(
-        conn, value=value, field=settings.jwt_employee_lookup, lookups=lookups
-    )
+    employee = await find_active_employee(conn, value=value, field=settings.jwt_employee_lookup)
     if employee is None:
         raise Unauthorized("The token names no active employee.")
     principal = Principal(

@@ -7,8 +7,7 @@ triggers and, for a write, the commit (bench/RESULTS.md: an acknowledgement cost
 `Coalescer` runs such work *naturally batched*: a request that finds no batch in flight runs
 its item at once, alone; requests that arrive while a batch runs wait, and the next batch
 takes them all. No timer: an idle service answers as fast as before, and a busy one runs
-fewer, larger statements. The acknowledgement (`app.receipts.acknowledgements`) and the
-sign-in lookup of a token new to the process (`app.auth.signin`) are coalesced.
+fewer, larger statements (the acknowledgement, `app.receipts.acknowledgements`).
 
 Each batch runs on the connection of the request that leads it (the first one in it), so a
 batch needs no connection of its own and cannot wait for the pool while its requests hold

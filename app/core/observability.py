@@ -68,8 +68,8 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=registry,
 )
-# `app.core.batching`: how many statements the coalesced work took (acknowledgements,
-# sign-in lookups), and how many requests' items they carried (the ratio: the mean batch)
+# `app.core.batching`: how many statements the coalesced work took (the acknowledgement),
+# and how many requests' items they carried (the ratio: the mean batch)
 BATCHES = Counter(
     "brandcast_coalesced_statements_total",
     "Statements run for coalesced work (app.core.batching), by work",
