@@ -714,6 +714,23 @@ async def active_employees(conn: asyncpg.Connection, count: int) -> list[str]:
     return [r["external_id"] for r in rows]
 
 
+def acknowledgements_per_statement(server: Server) -> str:
+    """The mean batch of the service's coalesced acknowledgements (`app.core.batching`), from
+    its /metrics (with several workers, of the one that answers)."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+
+    def total(name: str) -> float:
+        found = re.search(rf'^{name}\{{work="acknowledgement"\}} (\S+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    statements = total("brandcast_coalesced_statements_total")
+    items = total("brandcast_coalesced_items_total")
+    mean = f"{items / statements:.1f}" if statements else "—"
+    one = " (one worker's)" if server.workers > 1 else ""
+    return f"{mean}{one}: {items:,.0f} acknowledgements in {statements:,.0f} statements"
+
+
 def ack_runner(pairs: Pairs, max_rps: int, connections: int) -> Callable[[Server, int], WrkResult]:
     def ack_run(server: Server, seconds: int) -> WrkResult:
         data = pairs.file(WORK / f"ack-{server.name}.txt", seconds * max_rps)
@@ -777,6 +794,7 @@ async def measure_http(
                     ack, ack_cpu = measured(server, lambda s=server: ack_run(s, args.seconds))
                     if server.name == "service":
                         rss.append(server.peak_rss_mb())
+                        shared = acknowledgements_per_statement(server)
                 heading = f"{setting}, round {round_ + 1}"
                 for kind, result, cpu in (("feed", feed, feed_cpu), ("ack", ack, ack_cpu)):
                     results.setdefault((kind, server.name), []).append(result)
@@ -787,6 +805,7 @@ async def measure_http(
                     run.note(
                         "HTTP", f"{heading} service peak RSS per worker (VmHWM) {rss[-1]:.0f} MB"
                     )
+                    run.note("HTTP", f"{heading} service acknowledgements per statement {shared}")
         http_figures(run, setting, results, cpus, rss)
 
 

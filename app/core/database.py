@@ -1,5 +1,7 @@
 """Async engine, column types shared by every area, and the per-request session."""
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -7,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, String, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
@@ -199,6 +202,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+async def _decode_json(connection: asyncpg.Connection) -> None:
+    # as the engine's asyncpg connections: JSON parameters arrive serialized (by the bind
+    # processors of the statements' JSON types), JSON results are parsed
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+async def _keep_as_is(_connection: asyncpg.Connection) -> None:
+    """No reset between requests (see `Database.direct_pool`)."""
+
+
 class Database:
     """The process-wide engine and session factory, created at start-up."""
 
@@ -208,12 +222,44 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
+        self._direct_pool: asyncpg.Pool | None = None
+        self._direct_pool_lock = asyncio.Lock()
+
+    async def direct_pool(self) -> asyncpg.Pool:
+        """PostgreSQL: the pool of the hot paths' `Direct` connections (`app.core.direct`).
+
+        Their own asyncpg pool, of `database_pool_size` connections opened as needed, beside
+        the engine's: a connection lent through the engine costs ≈ 90 µs of Python a request
+        (its checkout, events and reset), one from this pool ≈ 20 µs. Nothing is reset when
+        a connection comes back: the hot paths run single statements, never open a
+        transaction and never change the session's settings. The connections are made as the
+        engine's are (JIT off, the same timeouts, JSON decoded)."""
+        if self._direct_pool is None:
+            async with self._direct_pool_lock:
+                if self._direct_pool is None:
+                    settings = self.settings
+                    url = make_url(async_url(settings.database_url)).set(drivername="postgresql")
+                    self._direct_pool = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False),
+                        min_size=0,
+                        max_size=settings.database_pool_size,
+                        timeout=settings.database_timeout_seconds,
+                        command_timeout=60,
+                        max_inactive_connection_lifetime=1800,
+                        server_settings={"application_name": "brandcast", "jit": "off"},
+                        init=_decode_json,
+                        reset=_keep_as_is,
+                    )
+        return self._direct_pool
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._direct_pool is not None:
+            await self._direct_pool.close()
+            self._direct_pool = None
         await self.engine.dispose()
 
     @asynccontextmanager

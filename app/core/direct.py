@@ -6,14 +6,15 @@ and result processing — more Python than the database spent on the query (benc
 Here a Core statement is compiled once per database, and a request borrows a `Direct`
 connection:
 
-- on PostgreSQL, the pooled asyncpg connection itself, with the statement's text and its
-  parameters in order. No transaction is opened around it: a single statement is atomic on its
-  own, so a write made of one statement (the acknowledgement's CTE) needs no BEGIN/COMMIT;
+- on PostgreSQL, an asyncpg connection of the hot paths' own pool (`Database.direct_pool`),
+  with the statement's text and its parameters in order. No transaction is opened around it:
+  a single statement is atomic on its own, so a write made of one statement (the
+  acknowledgement's CTE) needs no BEGIN/COMMIT;
 - on SQLite (the embedded default, where one process serves few people), a session in one
   transaction, executing the same Core statement through SQLAlchemy.
 
-Rows come back as mappings (`row["name"]`) either way, with the same Python types: the engine's
-asyncpg connections decode JSON and answer aware UTC datetimes already.
+Rows come back as mappings (`row["name"]`) either way, with the same Python types: the pool's
+connections, as the engine's, decode JSON and answer aware UTC datetimes.
 """
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -151,14 +152,15 @@ async def direct(db: Database, *, write: bool) -> AsyncIterator[Direct]:
     """A `Direct` connection for one request (see the module's docstring)."""
     dialect = db.engine.dialect
     if dialect.name == POSTGRESQL:
-        async with db.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            lent = _AsyncpgDirect(raw.driver_connection, dialect)
-            try:
-                yield lent
-            finally:
-                if lent.broken:
-                    await connection.invalidate()
+        pool = await db.direct_pool()
+        connection = await pool.acquire(timeout=db.settings.database_timeout_seconds)
+        lent = _AsyncpgDirect(connection, dialect)
+        try:
+            yield lent
+        finally:
+            if lent.broken:
+                connection.terminate()  # the pool replaces it
+            await pool.release(connection)
         return
     async with db.session_scope(write=write) as session:
         yield _SessionDirect(session, dialect.name)
