@@ -42,13 +42,24 @@ async def started(statements: Statements, count: int) -> None:
     raise AssertionError(f"{count} batches never started: {statements.batches}")
 
 
-async def test_items_that_arrive_during_a_batch_share_the_next_one():
-    statements = Statements()
-    coalescer = Coalescer("test", statements)
+async def held(statements: Statements, **options) -> tuple[Coalescer, asyncio.Task]:
+    """A coalescer whose first batch (item "a" on connection "c1") is running and held."""
+    coalescer = Coalescer("test", statements, **options)
     statements.hold.set()
     first = asyncio.create_task(coalescer.submit("c1", "a"))
     await started(statements, 1)
-    rest = [asyncio.create_task(coalescer.submit(f"c{n}", n)) for n in ("b", "c", "d")]
+    return coalescer, first
+
+
+def queue(coalescer: Coalescer, *items: str, conn: str | None = None) -> list[asyncio.Task]:
+    """Submit each item (on connection `c<item>` unless `conn`) while a batch runs."""
+    return [asyncio.create_task(coalescer.submit(conn or f"c{i}", i)) for i in items]
+
+
+async def test_items_that_arrive_during_a_batch_share_the_next_one():
+    statements = Statements()
+    coalescer, first = await held(statements)
+    rest = queue(coalescer, "b", "c", "d")
     await asyncio.sleep(0)
     statements.open_all()
 
@@ -63,11 +74,8 @@ async def test_items_that_arrive_during_a_batch_share_the_next_one():
 
 async def test_a_batch_holds_at_most_max_items():
     statements = Statements()
-    coalescer = Coalescer("test", statements, max_items=2)
-    statements.hold.set()
-    first = asyncio.create_task(coalescer.submit("c", "a"))
-    await started(statements, 1)
-    rest = [asyncio.create_task(coalescer.submit("c", n)) for n in "bcd"]
+    coalescer, first = await held(statements, max_items=2)
+    rest = queue(coalescer, "b", "c", "d")
     await asyncio.sleep(0)
     statements.open_all()
     await asyncio.gather(first, *rest)
@@ -76,17 +84,14 @@ async def test_a_batch_holds_at_most_max_items():
 
 async def test_a_failed_batch_runs_each_item_alone_and_fails_only_the_bad_one():
     statements = Statements()
-    coalescer = Coalescer("test", statements)
-    statements.hold.set()
-    first = asyncio.create_task(coalescer.submit("c1", "a"))
-    await started(statements, 1)
-    rest = [asyncio.create_task(coalescer.submit(f"c-{n}", n)) for n in ("b", "bad", "d")]
+    coalescer, first = await held(statements)
+    rest = queue(coalescer, "b", "bad", "d")
     await asyncio.sleep(0)
     statements.open_all()
 
     assert await first == "done a on c1"
     results = await asyncio.gather(*rest, return_exceptions=True)
-    assert results[0] == "done b on c-b" and results[2] == "done d on c-d"
+    assert results[0] == "done b on cb" and results[2] == "done d on cd"
     assert isinstance(results[1], RuntimeError)
     assert statements.batches[1] == ["b", "bad", "d"]
     assert sorted(map(tuple, statements.batches[2:])) == [("b",), ("bad",), ("d",)]
@@ -95,18 +100,14 @@ async def test_a_failed_batch_runs_each_item_alone_and_fails_only_the_bad_one():
 
 async def test_a_request_cancelled_while_it_waits_leaves_its_place():
     statements = Statements()
-    coalescer = Coalescer("test", statements)
-    statements.hold.set()
-    first = asyncio.create_task(coalescer.submit("c", "a"))
-    await started(statements, 1)
-    gone = asyncio.create_task(coalescer.submit("c", "gone"))
-    kept = asyncio.create_task(coalescer.submit("c", "kept"))
+    coalescer, first = await held(statements)
+    gone, kept = queue(coalescer, "gone", "kept")
     await asyncio.sleep(0)
     gone.cancel()
     statements.open_all()
 
-    assert await first == "done a on c"
-    assert await kept == "done kept on c"
+    assert await first == "done a on c1"
+    assert await kept == "done kept on ckept"
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert statements.batches == [["a"], ["kept"]]
@@ -114,12 +115,8 @@ async def test_a_request_cancelled_while_it_waits_leaves_its_place():
 
 async def test_a_leader_cancelled_mid_statement_lets_the_others_run_alone():
     statements = Statements()
-    coalescer = Coalescer("test", statements)
-    statements.hold.set()
-    first = asyncio.create_task(coalescer.submit("c1", "a"))
-    await started(statements, 1)
-    leader = asyncio.create_task(coalescer.submit("c2", "b"))
-    follower = asyncio.create_task(coalescer.submit("c3", "c"))
+    coalescer, first = await held(statements)
+    leader, follower = queue(coalescer, "b", "c")
     await asyncio.sleep(0)
     statements.gates[0].set()
     assert await first == "done a on c1"
@@ -130,26 +127,22 @@ async def test_a_leader_cancelled_mid_statement_lets_the_others_run_alone():
 
     with pytest.raises(asyncio.CancelledError):
         await leader
-    assert await follower == "done c on c3"  # told to run alone, on its own connection
+    assert await follower == "done c on cc"  # told to run alone, on its own connection
     assert statements.batches[2:] == [["c"]]
     assert await coalescer.submit("c", "d") == "done d on c"
 
 
 async def test_a_request_cancelled_as_its_turn_to_lead_comes_passes_it_on():
     statements = Statements()
-    coalescer = Coalescer("test", statements)
-    statements.hold.set()
-    first = asyncio.create_task(coalescer.submit("c", "a"))
-    await started(statements, 1)
-    next_leader = asyncio.create_task(coalescer.submit("c", "b"))
-    after = asyncio.create_task(coalescer.submit("c", "c"))
+    coalescer, first = await held(statements)
+    next_leader, after = queue(coalescer, "b", "c")
     await asyncio.sleep(0)
     statements.open_all()
     await asyncio.sleep(0)  # the first batch ends and tells "b" to lead: cancel "b" before it runs
     assert first.done()
     next_leader.cancel()
 
-    assert await after == "done c on c"
+    assert await after == "done c on cc"
     with pytest.raises(asyncio.CancelledError):
         await next_leader
     assert statements.batches == [["a"], ["c"]]
