@@ -19,6 +19,7 @@ from app.core.database import Database
 logger = logging.getLogger("brandcast.scheduler")
 
 JobFn = Callable[[AsyncSession], Awaitable[object]]
+STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Scheduler:
         self.interval = interval
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def add(self, name: str, run: JobFn) -> None:
         """Register `run(session)`; its return value is logged when truthy."""
@@ -45,6 +47,8 @@ class Scheduler:
         """One pass over every job; returns each job's result (None when it failed)."""
         results: dict[str, object] = {}
         for job in self.jobs:
+            if self._stopping.is_set():
+                break
             started = time.perf_counter()
             try:
                 async with self.db.session_scope() as session:
@@ -69,22 +73,31 @@ class Scheduler:
         return results
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.run_once()
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     def start(self) -> None:
         if self._task is None and self.jobs:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._loop(), name="brandcast-scheduler")
 
-    async def stop(self) -> None:
-        """Cancel the loop; a job cut off mid-transaction is rolled back and rerun next time."""
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Let the job that is running finish (up to `grace` seconds) and run no other; past
+        that, cancel it: a job cut off mid-transaction is rolled back and rerun next time.
+        (Cancelling at once cut transactions off as they rolled back, and the pool logged the
+        interrupted reset as an error with its traceback on every Ctrl-C during a pass.)"""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _summary(result: object) -> object:
