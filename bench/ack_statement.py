@@ -27,7 +27,6 @@ from app.core.direct import _AsyncpgDirect
 from app.core.principal import Principal
 from app.messages.content import ContentCache
 from app.receipts import acknowledgements as acks
-from app.webhooks.outbox import emit_params
 
 TICK = os.sysconf("SC_CLK_TCK")
 PENDING = """
@@ -56,18 +55,7 @@ async def attempts(conn: asyncpg.Connection, direct: _AsyncpgDirect, count: int)
         )  # fmt: skip
         message_id = row["message_id"]
         content = cache.latest(message_id) or await cache.load(direct, message_id)
-        now = utcnow()
-        new = acks._new_acknowledgement(principal, message_id, content, (), now)
-        out.append(
-            {
-                "caller_id": principal.employee_id, "delivered_id": message_id, "now": now,
-                "revision": content.revision, "quiz_ok": True, "edition": None,
-                "edition_revision": None,
-                **{f"new_{k}": v for k, v in new.items()},
-                **{f"audit_{k}": v for k, v in acks._audit_of(principal, new).items()},
-                **emit_params(data=acks._event_of(principal, new), message_id=message_id, now=now),
-            }
-        )  # fmt: skip
+        out.append(acks.acknowledgement_attempt(principal, message_id, content, (), utcnow()))
     return out
 
 

@@ -56,8 +56,6 @@ from app.messages.content import ContentCache
 from app.messages.locales import preferences
 from app.receipts import acknowledgements as acks
 from app.receipts import rules
-from app.receipts.schemas import AcknowledgementOut
-from app.webhooks.outbox import emit_params
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = os.environ.get("BENCH_JWT_SECRET", "")
@@ -208,21 +206,9 @@ async def acknowledge(message_id: uuid.UUID, request: Request) -> Response:
         content = cache.latest(message_id) or await cache.load(conn, message_id)
         if content is None:
             return _problem(404, acks.NOT_SENT)
-        new = acks._new_acknowledgement(principal, message_id, content, prefs, now)
-        params = {
-            "caller_id": principal.employee_id,
-            "delivered_id": message_id,
-            "now": now,
-            "revision": content.revision,
-            # the bench's messages have no quiz and its employees no edition: HQ's text
-            "quiz_ok": content.quiz is None,
-            "edition": None,
-            "edition_revision": None,
-            **{f"new_{k}": v for k, v in new.items()},
-            **{f"audit_{k}": v for k, v in acks._audit_of(principal, new).items()},
-            **emit_params(data=acks._event_of(principal, new), message_id=message_id, now=now),
-        }
-        row = await request.app.state.acknowledgement_batches.submit(conn, params)
+        # the bench's messages have no quiz and its employees no edition: HQ's text
+        attempt = acks.acknowledgement_attempt(principal, message_id, content, prefs, now)
+        row = await request.app.state.acknowledgement_batches.submit(conn, attempt)
         if row is None:
             return _problem(404, acks.NOT_SENT)
         if not row["requires_acknowledgement"]:
@@ -235,7 +221,7 @@ async def acknowledge(message_id: uuid.UUID, request: Request) -> Response:
             winner = await conn.fetchrow(CURRENT, {"caller_id": principal.employee_id,
                                                    "delivered_id": message_id})  # fmt: skip
             return _json(acks._ack_out(message_id, winner).model_dump(mode="json"))
-    out = {k: new[k] for k in AcknowledgementOut.model_fields}
+    out = acks.created_by(attempt).model_dump(mode="json")
     location = f"/v1/me/messages/{message_id}/acknowledgement"
     return _json(out, status=201, headers={"Location": location})
 

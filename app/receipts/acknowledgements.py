@@ -301,8 +301,43 @@ _NEW_COLUMNS = (
 )
 
 
-# One acknowledgement attempt's values: its request's ids and clock, what its evidence was
-# made from, the new row, its audit row and its event (`_attempt`).
+def acknowledgement_attempt(
+    principal: Principal,
+    message_id: uuid.UUID,
+    content: Content,
+    prefs: Sequence[str],
+    now: datetime,
+    *,
+    quiz_attempt_id: uuid.UUID | None = None,
+    edition: EditionText | None = None,
+) -> dict[str, Any]:
+    """One attempt's values for `_ACKNOWLEDGE` (`_ITEM_COLUMNS`): the request's ids and
+    clock, what its evidence was made from (the content's revision, the passed quiz, the
+    edition served), the new row (`new_…`), its audit row (`audit_…`) and its event."""
+    new = _new_acknowledgement(
+        principal, message_id, content, prefs, now, quiz_attempt_id, edition=edition
+    )
+    return {
+        **_ids(principal, message_id),
+        "now": now,
+        "revision": content.revision,
+        "quiz_ok": content.quiz is None or quiz_attempt_id is not None,
+        "edition": edition.id if edition else None,
+        "edition_revision": edition.revision if edition else None,
+        **{f"new_{k}": v for k, v in new.items()},
+        **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
+        **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
+    }
+
+
+def created_by(attempt: dict[str, Any]) -> AcknowledgementOut:
+    """The acknowledgement an attempt wrote, as the API shows it."""
+    return AcknowledgementOut.model_construct(
+        **{k: attempt[f"new_{k}"] for k in AcknowledgementOut.model_fields}
+    )
+
+
+# The columns of `acknowledgement_attempt`'s values, as `_ACKNOWLEDGE` reads them from JSON.
 _ITEM_COLUMNS = (
     column("caller_id", Uuid()),
     column("delivered_id", Uuid()),
@@ -319,7 +354,7 @@ _ITEM_COLUMNS = (
 
 def _acknowledge_statement(dialect: str) -> Any:
     """ONE statement (PostgreSQL) for a batch of acknowledgement attempts, the JSON array
-    `items` (`_attempt`'s values), each by its `new_id`: its delivery and current
+    `items` (`acknowledgement_attempt`'s values), each by its `new_id`: its delivery and current
     acknowledgement if any; and, when the message asks for one, is live, still has the
     revision the evidence was made from and has none yet: the acknowledgement, the
     recipient's receipt, the audit row, the outbox event and its webhook deliveries."""
@@ -517,7 +552,7 @@ async def acknowledge(
         return await _acknowledge_in_transaction(
             conn, principal, message_id=message_id, cache=cache, prefs=prefs, now=now
         )
-    ids = _ids(principal, message_id) | {"now": now}
+    ids = _ids(principal, message_id)
     content = cache.latest(message_id)
     # first guess: HQ's text; a recipient served an edition learns it from the first answer
     edition: EditionText | None = None
@@ -526,35 +561,22 @@ async def acknowledge(
             content = await cache.load(conn, message_id)
             if content is None:
                 raise NotFound(NOT_SENT)
-        attempt_id = await _passed(conn, principal, message_id, content)
-        quiz_ok = content.quiz is None or attempt_id is not None
-        new = _new_acknowledgement(
-            principal, message_id, content, prefs, now, quiz_attempt_id=attempt_id, edition=edition
+        passed = await _passed(conn, principal, message_id, content)
+        attempt = acknowledgement_attempt(
+            principal, message_id, content, prefs, now, quiz_attempt_id=passed, edition=edition
         )
-        params = {
-            **ids,
-            "revision": content.revision,
-            "quiz_ok": quiz_ok,
-            "edition": edition.id if edition else None,
-            "edition_revision": edition.revision if edition else None,
-            **{f"new_{k}": v for k, v in new.items()},
-            **{f"audit_{k}": v for k, v in _audit_of(principal, new).items()},
-            **emit_params(data=_event_of(principal, new), message_id=message_id, now=now),
-        }
         if batches is None:
-            found = (await _acknowledge_batch(conn, [params]))[0]
+            found = (await _acknowledge_batch(conn, [attempt]))[0]
         else:
-            found = await batches.submit(conn, params)
+            found = await batches.submit(conn, attempt)
         row = _check(found, now)
         if row["ack_id"] is not None:
             return _ack_out(message_id, row), False
         if row["inserted_id"] is not None:
-            return AcknowledgementOut.model_construct(
-                **{k: new[k] for k in AcknowledgementOut.model_fields}
-            ), True
+            return created_by(attempt), True
         if not rules.is_live(row["status"], row["expires_at"], now):
             raise Conflict(CLOSED)
-        if row["revision"] == content.revision and not quiz_ok:
+        if row["revision"] == content.revision and not attempt["quiz_ok"]:
             raise Conflict(QUIZ_FIRST)
         served = (row["edition_id"], row["edition_revision"])
         if served != ((edition.id, edition.revision) if edition else (None, None)):

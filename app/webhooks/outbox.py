@@ -17,7 +17,6 @@ from sqlalchemy import (
     ColumnClause,
     Select,
     and_,
-    bindparam,
     column,
     func,
     insert,
@@ -159,22 +158,18 @@ async def emit(
 _EVENT_VALUES = ("event_id", "event_created_at", "event_data", "event_ordering_key")
 
 
-def emit_with(source: Any, *, dialect: str, type: EventType, values: Any = None) -> tuple[CTE, CTE]:
+def emit_with(source: Any, *, dialect: str, type: EventType, values: Any) -> tuple[CTE, CTE]:
     """`emit` as a part of one PostgreSQL statement: for each row `source` (a data-modifying
     CTE, or a join of one) yields, the event and one delivery per active subscription to
-    `type`. Its values are the parameters of `emit_params`, or, with `values`, the columns of
-    those names of `source`'s rows (a batch's items, `event_columns`). Returns the event's and
-    the deliveries' CTEs."""
+    `type`. Its values are the columns `values[name]` of `source`'s rows, named as
+    `emit_params` names them (a batch's items, read with `event_columns`). Returns the
+    event's and the deliveries' CTEs."""
     events, deliveries, webhooks = (
         OutboxEvent.__table__,
         WebhookDelivery.__table__,
         Webhook.__table__,
     )
-    given = (
-        {name: bindparam(name, type_=t) for name, t in _event_value_types().items()}
-        if values is None
-        else {name: values[name] for name in _EVENT_VALUES}
-    )
+    given = {name: values[name] for name in _EVENT_VALUES}
     event_columns = ("id", "type", "created_at", "data", "ordering_key")
     event = (
         insert(events)
@@ -227,21 +222,12 @@ def emit_with(source: Any, *, dialect: str, type: EventType, values: Any = None)
     return event, queued
 
 
-def _event_value_types() -> dict[str, Any]:
-    c = OutboxEvent.__table__.c
-    return dict(
-        zip(
-            _EVENT_VALUES,
-            (c.id.type, c.created_at.type, c.data.type, c.ordering_key.type),
-            strict=True,
-        )
-    )
-
-
 def event_columns() -> list[ColumnClause[Any]]:
-    """The typed columns of `emit_with`'s values, named as its parameters: for a batch's items
-    read from JSON (`jsonb_to_recordset`)."""
-    return [column(name, t) for name, t in _event_value_types().items()]
+    """The typed columns of `emit_with`'s values, named as `emit_params` names them: for a
+    batch's items read from JSON (`jsonb_to_recordset`)."""
+    c = OutboxEvent.__table__.c
+    types = (c.id.type, c.created_at.type, c.data.type, c.ordering_key.type)
+    return [column(name, t) for name, t in zip(_EVENT_VALUES, types, strict=True)]
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -268,7 +254,7 @@ def event_data(data: dict[str, Any]) -> dict[str, Any]:
 def emit_params(
     *, data: dict[str, Any], message_id: uuid.UUID | None, now: datetime
 ) -> dict[str, Any]:
-    """The parameters of `emit_with` for one event about `message_id`."""
+    """The values of `emit_with` for one event about `message_id`."""
     return {
         "event_id": new_id(),
         "event_created_at": now,
