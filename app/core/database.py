@@ -125,8 +125,17 @@ def redacted_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+# What every PostgreSQL connection of the service is opened with (the engine's and the hot
+# paths' pool): no JIT (it compiled the 100,000-recipient stats query for 60 to 80 ms, longer
+# than the query itself runs, bench/RESULTS.md; no query here runs long enough to win it back),
+# statements bounded in time, connections renewed after half an hour.
+SERVER_SETTINGS = {"application_name": "brandcast", "jit": "off"}
+STATEMENT_TIMEOUT_SECONDS = 60.0
+RECYCLE_SECONDS = 1800
+
+
 def create_engine(
-    settings: Settings | None = None, *, command_timeout: float | None = 60
+    settings: Settings | None = None, *, command_timeout: float | None = STATEMENT_TIMEOUT_SECONDS
 ) -> AsyncEngine:
     """The service's engine; `command_timeout` (PostgreSQL, seconds) bounds each statement:
     None for migrations, whose backfills run as long as the company's data needs."""
@@ -144,14 +153,11 @@ def create_engine(
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_timeout_seconds,
-        pool_recycle=1800,
+        pool_recycle=RECYCLE_SECONDS,
         connect_args={
             "timeout": settings.database_timeout_seconds,
             "command_timeout": command_timeout,
-            # No JIT: it compiled the 100,000-recipient stats query for 60 to 80 ms, longer
-            # than the query itself runs (bench/RESULTS.md); no query here runs long enough
-            # to win it back.
-            "server_settings": {"application_name": "brandcast", "jit": "off"},
+            "server_settings": dict(SERVER_SETTINGS),
         },
     )
     _replace_closed_connections(engine)
@@ -244,9 +250,9 @@ class Database:
                         min_size=0,
                         max_size=settings.database_pool_size,
                         timeout=settings.database_timeout_seconds,
-                        command_timeout=60,
-                        max_inactive_connection_lifetime=1800,
-                        server_settings={"application_name": "brandcast", "jit": "off"},
+                        command_timeout=STATEMENT_TIMEOUT_SECONDS,
+                        max_inactive_connection_lifetime=RECYCLE_SECONDS,
+                        server_settings=dict(SERVER_SETTINGS),
                         init=_decode_json,
                         reset=_keep_as_is,
                     )
