@@ -1,7 +1,8 @@
 """Receipt reports: how a message landed, overall and per group, and who is where.
 
-Every figure is computed by the database in one statement: `count(*) FILTER (WHERE …)` over
-the message's recipient rows (joined to the employees and with `GROUP BY` for groups). Groups
+Every figure is computed by the database: `count(*) FILTER (WHERE …)` over the message's
+recipient rows, in one statement (joined to the employees and with `GROUP BY` for groups; the
+groups' e-mails in a second one, over the deliveries, when the message has any). Groups
 are the employees' attributes now, not when they were targeted. Acknowledged, pending and
 overdue are the rules of `app.receipts.rules`; small groups are merged by the one
 minimum-group rule of `app.reports.aggregates`.
@@ -46,7 +47,7 @@ from app.reports.aggregates import HQ_TEXT, OTHER, ReportGroupBy, partition, rat
 CSV_BATCH = 2_000
 COUNTS = ("recipients", "read", "acknowledged", "pending", "overdue")
 CHANNEL_COUNTS = tuple(ChannelCounts.model_fields)
-GROUP_COUNTS = (*COUNTS, "read_email", *(f"email_{k}" for k in CHANNEL_COUNTS))
+EMAIL_COUNTS = tuple(f"email_{k}" for k in CHANNEL_COUNTS)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,21 @@ def _with_rates(counts: dict[str, int], facts: MessageFacts) -> dict[str, Any]:
     }
 
 
+def _group_key(group_by: ReportGroupBy) -> ColumnElement:
+    """What `group_by` names, over `recipients` joined to `employees` (and, for editions, to
+    the edition each recipient was served: `_served`)."""
+    if group_by is ReportGroupBy.EDITION:
+        return func.coalesce(MessageEdition.unit, HQ_TEXT)
+    return getattr(Employee, group_by.value)
+
+
+def _served(stmt: Select, group_by: ReportGroupBy) -> Select:
+    if group_by is not ReportGroupBy.EDITION:
+        return stmt
+    # the edition each recipient was served (None: HQ's text)
+    return stmt.outerjoin(MessageEdition, MessageEdition.id == Recipient.edition_id)
+
+
 def stats_statement(
     facts: MessageFacts, now: datetime, group_by: ReportGroupBy | None = None
 ) -> Select:
@@ -138,14 +154,7 @@ def stats_statement(
     read = Recipient.read_at.is_not(None)
     read_email = count_when(Recipient.read_channel == Channel.EMAIL.value).label("read_email")
     if group_by is not None:
-        by_edition = group_by is ReportGroupBy.EDITION
-        key: ColumnElement = (
-            func.coalesce(MessageEdition.unit, HQ_TEXT)
-            if by_edition
-            else getattr(Employee, group_by.value)
-        )
-        # each recipient has at most one e-mail (the unique constraint): no row is repeated
-        email = counts_of(Delivery.state)
+        key = _group_key(group_by)
         stmt = _of_message(
             facts,
             key.label("key"),
@@ -155,18 +164,8 @@ def stats_statement(
             count_when(rules.pending(required, version)).label("pending"),
             count_when(rules.overdue(now, required, version)).label("overdue"),
             read_email,
-            *(figure.label(f"email_{name}") for name, figure in email.items()),
         )
-        if by_edition:  # the edition each recipient was served (None: HQ's text)
-            stmt = stmt.outerjoin(MessageEdition, MessageEdition.id == Recipient.edition_id)
-        return stmt.outerjoin(
-            Delivery,
-            and_(
-                Delivery.message_id == Recipient.message_id,
-                Delivery.channel == Channel.EMAIL.value,
-                Delivery.employee_id == Recipient.employee_id,
-            ),
-        ).group_by(key)
+        return _served(stmt, group_by).group_by(key)
     # Without groups no employee column is needed but `active`: count the message's recipient
     # rows alone (awaiting, and awaiting past due), then take away those of deactivated
     # employees, who are never pending (few, found through the index on `active`). Joining
@@ -199,6 +198,30 @@ def stats_statement(
     ).select_from(everyone.join(gone, true()))
 
 
+def group_email_statement(facts: MessageFacts, group_by: ReportGroupBy) -> Select:
+    """Each group's e-mails, every round's (as the message's `channels` figures count them):
+    an aggregate of its own, since a recipient may have several (retargeting)."""
+    key = _group_key(group_by)
+    stmt = _of_message(
+        facts,
+        key.label("key"),
+        *(figure.label(f"email_{name}") for name, figure in counts_of(Delivery.state).items()),
+    ).join(
+        Delivery,
+        and_(
+            Delivery.message_id == Recipient.message_id,
+            Delivery.channel == Channel.EMAIL.value,
+            Delivery.employee_id == Recipient.employee_id,
+        ),
+    )
+    return _served(stmt, group_by).group_by(key)
+
+
+def _figures(row: Any) -> dict[str, int]:
+    """A group's counts, without its key."""
+    return {name: value for name, value in row._mapping.items() if name != "key"}
+
+
 async def message_stats(
     session: AsyncSession,
     principal: Principal,
@@ -227,7 +250,11 @@ async def message_stats(
     rows = (await session.execute(stats_statement(facts, now, group_by))).all()
     if group_by is None:
         return MessageStats(**about, **_with_rates(dict(rows[0]._mapping), facts))
-    groups = {row.key: {name: getattr(row, name) for name in GROUP_COUNTS} for row in rows}
+    groups = {row.key: {**_figures(row), **dict.fromkeys(EMAIL_COUNTS, 0)} for row in rows}
+    if Channel.EMAIL in facts.channels:
+        for row in (await session.execute(group_email_statement(facts, group_by))).all():
+            if row.key in groups:  # (unless its only employee moved between the statements)
+                groups[row.key].update(_figures(row))
     totals = {name: sum(g[name] for g in groups.values()) for name in COUNTS}
     totals["read_email"] = sum(g["read_email"] for g in groups.values())
     folded = partition(groups, size=lambda g: g["recipients"], minimum=min_group_size)

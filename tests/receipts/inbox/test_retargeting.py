@@ -98,3 +98,24 @@ async def test_invalid_retarget_rules_are_refused(world):
         )
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_grouped_stats_count_each_recipient_once_after_retargeting(world, smtp, send):
+    staff = [f"R-{n}" for n in range(5)]
+    await world.people(*(person(e, department="Retail") for e in staff))
+    message_id = await world.message(staff, channels=["email"], retarget=RETARGET)
+    await send(at(7, 10))
+    await send(at(10, 10, 1))  # round 1: a second e-mail row for each of them
+    assert len(smtp.sink.received) == 10
+    await world.set_recipients(message_id, staff[:2], read_at=at(10, 12))
+
+    grouped = (
+        await world.admin.get(f"/v1/messages/{message_id}/stats", params={"group_by": "department"})
+    ).json()
+    assert grouped["recipients"] == 5 and grouped["read"] == 2
+    assert grouped["channels"]["email"]["sent"] == 10
+    [retail] = grouped["groups"]
+    assert retail["key"] == "Retail"
+    assert (retail["recipients"], retail["read"], retail["read_rate"]) == (5, 2, 0.4)
+    # the group's e-mails are every round's, as the message's channel figures count them
+    assert retail["email"] == {"planned": 10, "sent": 10, "failed": 0, "pending": 0, "cancelled": 0}
