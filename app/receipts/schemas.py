@@ -60,7 +60,10 @@ class GroupStats(ReceiptCounts):
         "too small to show on their own, merged.",
         examples=["Retail", OTHER],
     )
-    email: ChannelCounts = Field(description="The group's e-mails.")
+    email: ChannelCounts = Field(
+        description="The group's e-mails, retargeting rounds included (as `channels` counts "
+        "them): one recipient may have several."
+    )
     read_via: ReadVia
     advocacy: AdvocacyFigures | None = Field(
         default=None,
