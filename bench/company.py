@@ -77,6 +77,8 @@ UVICORN = [
     "--no-access-log", "--log-level", "warning",
 ]  # fmt: skip
 FK_EMPLOYEE = "fk_recipients_employee_id_employees"
+# the scale table's runs with one connection (a request's own latency, not the queue's)
+SOLO_SECONDS = 10
 # what the service's engine sets on its connections (app/core/database.py), for the baselines
 BASELINE_SETTINGS = {"application_name": "brandcast-bench", "jit": "off"}
 FK_MESSAGE = "fk_recipients_message_id_messages"
@@ -1370,21 +1372,32 @@ async def scale_row(
         employees = await active_employees(conn, min(args.tokens, members))
         tokens = feed_tokens_file(employees)
         max_rps = args.max_rps
-        needed = (args.seconds + args.warmup) * max_rps + 10
+        run_seconds = args.seconds + args.warmup + SOLO_SECONDS
+        needed = run_seconds * max_rps + 10
         pairs = Pairs(await pending_pairs(conn, needed))
         if len(pairs.rows) < needed:  # a small data set: fewer pairs for each second
-            max_rps = (len(pairs.rows) - 10) // (args.seconds + args.warmup)
+            max_rps = (len(pairs.rows) - 10) // run_seconds
         ack_run = ack_runner(pairs, max_rps, args.connections)
+        ack_alone = ack_runner(pairs, max_rps, 1)
         with service_server(target) as server:
             wrk(server.url, "feed.lua", tokens, args.warmup, args.connections)
             feed = wrk(server.url, "feed.lua", tokens, args.seconds, args.connections)
+            feed_alone = wrk(server.url, "feed.lua", tokens, SOLO_SECONDS, 1)
             ack_run(server, args.warmup)
             ack = ack_run(server, args.seconds)
+            ack_solo = ack_alone(server, SOLO_SECONDS)
         say(f"    feed {feed.line()}\n    ack  {ack.line()}")
+        say(f"    alone: feed {feed_alone.line()}\n           ack  {ack_solo.line()}")
         out["feed (limit 20): throughput"] = f"{feed.rps:,.0f} req/s"
         out["feed: p50 / p99"] = f"{feed.p50_ms:.1f} / {feed.p99_ms:.1f} ms"
+        out["feed, one connection: p50 / p99"] = (
+            f"{feed_alone.p50_ms:.2f} / {feed_alone.p99_ms:.2f} ms"
+        )
         out["acknowledgement: throughput"] = f"{ack.rps:,.0f} req/s"
         out["acknowledgement: p50 / p99"] = f"{ack.p50_ms:.1f} / {ack.p99_ms:.1f} ms"
+        out["acknowledgement, one connection: p50 / p99"] = (
+            f"{ack_solo.p50_ms:.2f} / {ack_solo.p99_ms:.2f} ms"
+        )
 
         seconds = await publication_seconds(target, conn, args.repeat)
         out["publication to everyone"] = (
@@ -1472,7 +1485,9 @@ async def measure_scale(url: str, args: argparse.Namespace) -> None:
             "",
             "The service alone (one worker, wrk with "
             f"{args.connections} connections, {args.seconds} s runs after {args.warmup} s of "
-            "warm-up); publication = `publish_message` to everyone, rolled back (median of "
+            f"warm-up; then {SOLO_SECONDS} s with one connection: the latency of a request "
+            "alone, which saturation does not set); publication = `publish_message` to everyone, "
+            "rolled back (median of "
             f"{args.repeat}); stats and the report in-process, p50. Machine: "
             + "; ".join(f"{k} {v}" for k, v in machine_rows[1:5]),
             "",
